@@ -1,0 +1,38 @@
+# Two entry points: `make bench` and `make test`. Both create the virtual environment when it is
+# missing (outside the clone, so CI and later clones reuse it) and install the project into it.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= $(HOME)/.cache/clbench/venv
+# torch/torchvision releases that pip installs from local disk on these machines (no download).
+TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
+SUITE ?= default
+RESULTS ?= runs/$(SUITE)
+
+# Re-install when pyproject.toml changes or the venv serves another checkout (editable install).
+STAMP := $(VENV)/.installed-$(shell printf '%s' "$(CURDIR)" | cat - pyproject.toml | sha256sum | cut -c1-16)
+BIN := $(VENV)/bin
+
+.PHONY: venv test lint bench clean-venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH_PINS)
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+# Tests run under a fresh, empty HOME: importing avalanche writes a config there.
+test: venv
+	HOME=$$(mktemp -d) $(BIN)/python -m pytest -q
+
+lint: venv
+	$(BIN)/ruff check clbench baselines tests
+	$(BIN)/ruff format --check clbench baselines tests
+
+bench: venv
+	$(BIN)/clbench bench --suite $(SUITE) --results $(RESULTS)
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,27 @@
+"""Learning without forgetting (Li & Hoiem, ECCV 2016) through Avalanche's plugin."""
+
+from dataclasses import dataclass
+
+from avalanche.training.plugins import LwFPlugin
+from torch import nn
+
+from clbench.params import require
+from clbench.strategies import StrategyBuild
+
+
+@dataclass
+class LwFParams:
+    """alpha: weight of the distillation loss (the paper's lambda_o = 1).
+    temperature: softmax temperature of the distillation (the paper's T = 2)."""
+
+    alpha: float = 1.0
+    temperature: float = 2.0
+
+    def __post_init__(self) -> None:
+        require(self.alpha >= 0, f"lwf.alpha={self.alpha} must be >= 0")
+        require(self.temperature > 0, f"lwf.temperature={self.temperature} must be > 0")
+
+
+def lwf(model: nn.Module, params: LwFParams) -> StrategyBuild:
+    """LwF: distil the previous model's outputs on the current task's inputs."""
+    return StrategyBuild(plugins=[LwFPlugin(alpha=params.alpha, temperature=params.temperature)])

@@ -1,0 +1,27 @@
+"""Memory aware synapses (Aljundi et al., ECCV 2018) through Avalanche's plugin."""
+
+from dataclasses import dataclass
+
+from avalanche.training.plugins import MASPlugin
+from torch import nn
+
+from clbench.params import require
+from clbench.strategies import StrategyBuild
+
+
+@dataclass
+class MASParams:
+    """lambda_reg: weight of the penalty (the paper's lambda = 1).
+    alpha: share of the previous importance kept when a task's importance is added."""
+
+    lambda_reg: float = 1.0
+    alpha: float = 0.5
+
+    def __post_init__(self) -> None:
+        require(self.lambda_reg >= 0, f"mas.lambda_reg={self.lambda_reg} must be >= 0")
+        require(0 <= self.alpha <= 1, f"mas.alpha={self.alpha} must lie in [0, 1]")
+
+
+def mas(model: nn.Module, params: MASParams) -> StrategyBuild:
+    """MAS: a penalty weighted by the sensitivity of the output norm to each parameter."""
+    return StrategyBuild(plugins=[MASPlugin(lambda_reg=params.lambda_reg, alpha=params.alpha)])

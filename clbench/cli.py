@@ -1,0 +1,191 @@
+"""The `clbench` command line: list, run, bench, bench-svd.
+
+Expected errors (bad names or values, missing data) print one line and exit with status 2; no
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from clbench.errors import ClbenchError
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are a single line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _overrides(assignments: list[str]) -> dict[str, dict[str, str]]:
+    from clbench.params import parse_assignment
+
+    result: dict[str, dict[str, str]] = {}
+    for text in assignments:
+        owner, name, value = parse_assignment(text)
+        result.setdefault(owner, {})[name] = value
+    return result
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from clbench.data import BENCHMARKS
+    from clbench.models import MODELS
+    from clbench.params import describe_type, field_types
+    from clbench.protocol import ProtocolParams
+    from clbench.strategies import STRATEGIES
+
+    print("benchmarks:")
+    for name, bench in BENCHMARKS.items():
+        print(f"  {name:18} {bench.summary}")
+    print("models:")
+    for name, entry in MODELS.items():
+        print(f"  {name:18} {entry.summary}")
+    print("strategies (parameters: name: type = default):")
+    for name, strategy in STRATEGIES.items():
+        print(f"  {name:18} {strategy.summary}")
+        types = field_types(strategy.params_type)
+        defaults = strategy.params_type()
+        for f in fields(strategy.params_type):
+            value = getattr(defaults, f.name)
+            print(f"  {'':18}   {f.name}: {describe_type(types[f.name])} = {value!r}")
+    print("protocol (shared by all strategies; per-benchmark presets apply):")
+    types = field_types(ProtocolParams)
+    for f in fields(ProtocolParams):
+        print(f"  {'':18}   {f.name}: {describe_type(types[f.name])} = {f.default!r}")
+    broken = {**BENCHMARKS.broken(), **STRATEGIES.broken()}
+    if broken:
+        print("could not be loaded:")
+        for name, why in sorted(broken.items()):
+            print(f"  {name:18} {why}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from clbench.runner import RunSpec, run
+
+    spec = RunSpec(
+        benchmark=args.benchmark,
+        strategy=args.strategy,
+        seed=args.seed,
+        model=args.model,
+        device=args.device,
+        data_root=args.data_root,
+        download=not args.no_download,
+        overrides=_overrides(args.set),
+    )
+    say = None if args.quiet else (lambda message: print(message, file=sys.stderr, flush=True))
+    result = run(spec, Path(args.results), progress=say)
+    m = result["metrics"]
+    print(
+        f"{result['name']}: ACC {m['acc']:.4f}  BWT {m['bwt']:+.4f}  "
+        f"forgetting {m['forgetting']:.4f}  -> {Path(args.results) / result['name']}.json"
+    )
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from clbench.store import read_result
+    from clbench.sweep import expand, load_suite, run_sweep
+
+    specs = expand(load_suite(args.suite), data_root=args.data_root, device=args.device)
+    results = Path(args.results)
+    summary = run_sweep(specs, results)
+    rows = []
+    for path in sorted(results.glob("*.json")):
+        document = read_result(path)
+        if document is not None:
+            spec = document["spec"]
+            rows.append(
+                {
+                    "benchmark": spec["benchmark"],
+                    "strategy": spec["strategy"],
+                    **document["metrics"],
+                }
+            )
+    if rows:
+        table = (
+            pd.DataFrame(rows)
+            .groupby(["benchmark", "strategy"])[["acc", "bwt"]]
+            .agg(["mean", "std", "count"])
+        )
+        print(table.round(4).to_string())
+    print(
+        f"{len(summary.done)} runs done, {len(summary.skipped)} already present, "
+        f"{len(summary.failed)} failed"
+    )
+    for name, error in summary.failed.items():
+        print(f"  failed: {name}: {error}")
+    return 1 if summary.failed else 0
+
+
+def cmd_bench_svd(args: argparse.Namespace) -> int:
+    from clbench.linalg import bench
+
+    return bench.main(args.rest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="clbench", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    listing = commands.add_parser(
+        "list", help="benchmarks, models, strategies and their parameters"
+    )
+    listing.set_defaults(handler=cmd_list)
+
+    one = commands.add_parser("run", help="train one strategy on one benchmark, write its result")
+    one.add_argument("--benchmark", required=True)
+    one.add_argument("--strategy", required=True)
+    one.add_argument("--seed", type=int, default=0)
+    one.add_argument("--model", default=None, help="default: the benchmark preset's model")
+    one.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    one.add_argument("--data-root", default="data", help="where datasets live (default ./data)")
+    one.add_argument("--no-download", action="store_true", help="never try to download data")
+    one.add_argument(
+        "--results", default="runs", help="folder for the result file (default ./runs)"
+    )
+    one.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="OWNER.FIELD=VALUE",
+        help="override a parameter, e.g. protocol.lr=0.1 or ewc.ewc_lambda=10",
+    )
+    one.add_argument("--quiet", action="store_true", help="no per-task progress lines")
+    one.set_defaults(handler=cmd_run)
+
+    suite = commands.add_parser("bench", help="run a suite (resumable) and print its summary")
+    suite.add_argument("--suite", default="default", help="a shipped suite's name or a .toml path")
+    suite.add_argument("--results", default="runs/default")
+    suite.add_argument("--data-root", default="data")
+    suite.add_argument("--device", default="cpu")
+    suite.set_defaults(handler=cmd_bench)
+
+    svd = commands.add_parser(
+        "bench-svd", help="time the SVD utility against numpy", add_help=False
+    )
+    svd.add_argument("rest", nargs=argparse.REMAINDER)
+    svd.set_defaults(handler=cmd_bench_svd)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except ClbenchError as err:
+        print(f"clbench: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("clbench: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""Benchmark definitions and their conversion into task-incremental Avalanche scenarios.
+
+A benchmark builder returns a `TaskSequence`: per task, training and test images with labels already
+remapped to 0..C-1. The harness (not the builder) carves the validation split out of each task's
+training data with the run's seed and `pc_valid`, attaches task labels and builds the scenario with
+Avalanche's `dataset_benchmark` (its newer builders break multi-head models).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from avalanche.benchmarks import dataset_benchmark
+from avalanche.benchmarks.utils import _make_taskaware_classification_dataset
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from clbench.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """Where a builder finds its files, whether it may download them, and the run's seed."""
+
+    root: Path
+    download: bool
+    seed: int
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """One task: inputs (uint8 or float, N x C x H x W, or N x D when flattened), labels 0..C-1.
+
+    uint8 images are scaled to [0, 1] on access; `mean`/`std` (per channel) then normalise them.
+    """
+
+    name: str
+    x_train: Tensor
+    y_train: Tensor
+    x_test: Tensor
+    y_test: Tensor
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
+class TaskSequence:
+    """What a benchmark builder returns."""
+
+    tasks: list[TaskData]
+    classes_per_task: int
+    multi_head: bool
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.tasks[0].x_train.shape[1:])
+
+
+BenchmarkBuilder = Callable[[DataOptions], TaskSequence]
+
+
+class ImageTensors(Dataset):
+    """Images held as one tensor, converted to normalised float32 one sample at a time."""
+
+    def __init__(self, task: TaskData, x: Tensor, y: Tensor) -> None:
+        self.x = x
+        self.targets = y
+        self._scale = 1.0 / 255.0 if x.dtype == torch.uint8 else 1.0
+        shape = (-1,) + (1,) * (x.dim() - 2)
+        self._mean = None if task.mean is None else torch.tensor(task.mean).view(shape)
+        self._std = None if task.std is None else torch.tensor(task.std).view(shape)
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, int]:
+        image = self.x[index].float() * self._scale
+        if self._mean is not None:
+            image = (image - self._mean) / self._std
+        return image, int(self.targets[index])
+
+
+def split_validation(n: int, pc_valid: float, seed: int) -> tuple[Tensor, Tensor]:
+    """Indices of (train, validation): a seeded permutation, the last `pc_valid` share validates."""
+    if not 0.0 <= pc_valid < 1.0:
+        raise ConfigError(f"protocol.pc_valid={pc_valid} must lie in [0, 1)")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    n_valid = int(round(pc_valid * n))
+    if n_valid == 0 and pc_valid > 0:
+        n_valid = 1
+    return order[: n - n_valid], order[n - n_valid :]
+
+
+def to_scenario(sequence: TaskSequence, pc_valid: float, seed: int, cumulative: bool = False):
+    """Build the Avalanche scenario with `train_stream`, `valid_stream` and `test_stream`.
+
+    Every experience carries its task label (task k has label k), also for single-head benchmarks,
+    so that metrics and task-aware strategies always know which task a sample belongs to. With
+    `cumulative`, training and validation experience t hold the union of tasks 0..t (joint
+    training); the test stream stays one experience per task.
+    """
+    streams: dict[str, list] = {"train": [], "valid": [], "test": []}
+    for task_id, task in enumerate(sequence.tasks):
+        train_idx, valid_idx = split_validation(len(task.y_train), pc_valid, seed + task_id)
+        parts = {
+            "train": ImageTensors(task, task.x_train[train_idx], task.y_train[train_idx]),
+            "valid": ImageTensors(task, task.x_train[valid_idx], task.y_train[valid_idx]),
+            "test": ImageTensors(task, task.x_test, task.y_test),
+        }
+        for stream, data in parts.items():
+            dataset = _make_taskaware_classification_dataset(data, task_labels=task_id)
+            if cumulative and stream != "test" and streams[stream]:
+                dataset = streams[stream][-1].concat(dataset)
+            streams[stream].append(dataset)
+    return dataset_benchmark(
+        streams["train"], streams["test"], other_streams_datasets={"valid": streams["valid"]}
+    )
+
+
+def split_by_classes(
+    name: str,
+    x_train: Tensor,
+    y_train: Tensor,
+    x_test: Tensor,
+    y_test: Tensor,
+    class_groups: list[list[int]],
+    mean: tuple[float, ...] | None = None,
+    std: tuple[float, ...] | None = None,
+) -> list[TaskData]:
+    """One task per group of original classes, labels remapped to the position in the group."""
+    tasks = []
+    for k, group in enumerate(class_groups):
+        remap = torch.full((int(max(y_train.max(), y_test.max())) + 1,), -1, dtype=torch.long)
+        remap[torch.tensor(group)] = torch.arange(len(group))
+        train_mask = torch.isin(y_train, torch.tensor(group))
+        test_mask = torch.isin(y_test, torch.tensor(group))
+        tasks.append(
+            TaskData(
+                name=f"{name}-{k}",
+                x_train=x_train[train_mask],
+                y_train=remap[y_train[train_mask]],
+                x_test=x_test[test_mask],
+                y_test=remap[y_test[test_mask]],
+                mean=mean,
+                std=std,
+            )
+        )
+    return tasks
+
+
+def permuted_tasks(
+    name: str,
+    x_train: Tensor,
+    y_train: Tensor,
+    x_test: Tensor,
+    y_test: Tensor,
+    n_tasks: int,
+    seed: int,
+    mean: tuple[float, ...] | None = None,
+    std: tuple[float, ...] | None = None,
+) -> list[TaskData]:
+    """Permuted-pixel tasks (GPM's PMNIST protocol): flattened inputs, one fixed permutation per
+    task drawn from the run's seed, all ten labels in every task."""
+    flat_train = x_train.reshape(len(x_train), -1)
+    flat_test = x_test.reshape(len(x_test), -1)
+    generator = torch.Generator().manual_seed(seed)
+    tasks = []
+    for k in range(n_tasks):
+        perm = torch.randperm(flat_train.shape[1], generator=generator)
+        tasks.append(
+            TaskData(
+                name=f"{name}-{k}",
+                x_train=flat_train[:, perm],
+                y_train=y_train,
+                x_test=flat_test[:, perm],
+                y_test=y_test,
+                mean=mean,
+                std=std,
+            )
+        )
+    return tasks

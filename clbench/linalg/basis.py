@@ -1,0 +1,238 @@
+"""Basis rules of GPM, SGP, TRGP and NESS, and the shared gradient projection (METHODS.md).
+
+Inputs are representation matrices R (d x n, one column per input vector of a layer) and
+bases M (d x k, orthonormal columns). All computations run in float64 on R's device
+through :mod:`clbench.linalg.decompose`; returned bases are float64 on R's device.
+
+Thresholds are energy fractions in (0, 1]. Where a residual R - M M^T R is decomposed,
+directions carrying at most ``NEGLIGIBLE_ENERGY`` (1e-12) of ||R||_F^2 are treated as
+zero and never added: that is below what the Gram route resolves (decompose.py), so
+their singular vectors are round-off and may even lie in span(M). This only matters for
+thresholds within 1e-12 of 1, where the reference code would add such vectors.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from clbench.linalg.decompose import as_matrix, gram_eigh, gram_matrix, left_singular
+
+_F64 = torch.float64
+NEGLIGIBLE_ENERGY = 1e-12
+
+
+def _check_threshold(threshold: float) -> None:
+    """Reject energy thresholds outside (0, 1]."""
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"threshold={threshold!r} is invalid; expected a number in (0, 1]")
+
+
+def _as_basis(M: Tensor, R: Tensor) -> Tensor:
+    """Validate a d x k basis for the d x n matrix R and return it in float64 on R's device."""
+    if not isinstance(M, Tensor) or M.dim() != 2 or M.shape[0] != R.shape[0]:
+        shape = tuple(M.shape) if isinstance(M, Tensor) else type(M).__name__
+        raise ValueError(f"M must be a {R.shape[0]} x k basis (rows of R), got {shape}")
+    return M.detach().to(dtype=_F64, device=R.device)
+
+
+def _steps_below(start: Tensor, increments: Tensor, target: float | Tensor) -> int:
+    """Steps taken by: ``acc = start; for x in increments: if acc < target: acc += x``.
+
+    This is the "add one at a time while acc < threshold" rule of METHODS.md (GPM task t,
+    TRGP); it counts the j with ``start + sum(increments[:j]) < target``.
+    """
+    before = torch.cat([increments.new_zeros(1), torch.cumsum(increments, 0)])[: len(increments)]
+    return int((start + before < target).sum())
+
+
+def energy_rank(s: Tensor, threshold: float) -> int:
+    """GPM's task-0 rule (METHODS.md, GPM, Task 0): r = #{k : cumsum(s^2)_k / sum(s^2) < eps}.
+
+    Strict "<", no +1. ``s`` holds singular values in descending order. Returns 0 when
+    all of them are zero.
+    """
+    _check_threshold(threshold)
+    energy = s.detach().to(_F64) ** 2
+    total = energy.sum()
+    if total == 0:
+        return 0
+    return int((torch.cumsum(energy, 0) / total < threshold).sum())
+
+
+def _initial(R: Tensor, threshold: float) -> tuple[Tensor, Tensor]:
+    """The leading (U[:, :r], s[:r]) of R kept by :func:`energy_rank`."""
+    U, s = left_singular(R)
+    r = energy_rank(s, threshold)
+    return U[:, :r], s[:r]
+
+
+def gpm_initial_basis(R: Tensor, threshold: float) -> Tensor:
+    """GPM basis after task 0 (METHODS.md, GPM, Task 0): M = U[:, :r] with r from
+    :func:`energy_rank` of R's singular values."""
+    return _initial(R, threshold)[0]
+
+
+def _residual_directions(R: Tensor, M: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Return (U^, s^, ||R^||_F^2) of the residual R^ = R - M M^T R.
+
+    Only directions with s^^2 > NEGLIGIBLE_ENERGY * ||R||_F^2 are returned.
+    """
+    residual = R - M @ (M.T @ R)
+    U_hat, s_hat = left_singular(residual)
+    kept = int((s_hat.square() > NEGLIGIBLE_ENERGY * R.square().sum()).sum())
+    return U_hat[:, :kept], s_hat[:kept], residual.square().sum()
+
+
+def _gpm_new_directions(R: Tensor, M: Tensor, threshold: float) -> tuple[Tensor, Tensor]:
+    """The r new residual directions and their singular values by GPM's rule for task t > 0.
+
+    total = ||R||_F^2; acc = (total - ||R^||_F^2) / total; add s^_k^2 / total one at a
+    time while acc < threshold (METHODS.md, GPM, Task t > 0).
+    """
+    _check_threshold(threshold)
+    total = R.square().sum()
+    if total == 0:
+        return R.new_zeros(R.shape[0], 0), R.new_zeros(0)
+    U_hat, s_hat, residual_energy = _residual_directions(R, M)
+    r = _steps_below((total - residual_energy) / total, s_hat**2 / total, threshold)
+    return U_hat[:, :r], s_hat[:r]
+
+
+def gpm_extend_basis(R: Tensor, M: Tensor, threshold: float) -> tuple[Tensor, int]:
+    """GPM basis update for task t > 0 (METHODS.md, GPM, Task t > 0).
+
+    Returns ``(M_new, added)`` with M_new = [M, U^[:, :r]] capped at d columns and
+    ``added`` the number of new columns (0 when the residual carries too little energy or
+    is exactly zero). ||R^||_F^2 is computed directly; it equals sum(s^^2).
+    """
+    R = as_matrix(R, "R", _F64)
+    M = _as_basis(M, R)
+    U_new, _ = _gpm_new_directions(R, M, threshold)
+    M_new = torch.cat([M, U_new], dim=1)[:, : R.shape[0]]
+    return M_new, M_new.shape[1] - M.shape[1]
+
+
+def sgp_importance(x: Tensor, alpha: float) -> Tensor:
+    """SGP's importance f(x) = (alpha + 1) x / (alpha x + max(x)) (METHODS.md, SGP).
+
+    Elementwise on non-negative values (singular values, not squared) with one shared
+    max over all of ``x``. When every entry is 0 the result is 0 (the limit of f).
+    """
+    if alpha < 0:
+        raise ValueError(f"alpha={alpha!r} is invalid; expected a number >= 0")
+    x = x.detach().to(_F64)
+    if x.numel() == 0:
+        return x
+    if bool((x < 0).any()):
+        raise ValueError("sgp_importance expects non-negative values (singular values, norms)")
+    top = x.max()
+    if top == 0:
+        return torch.zeros_like(x)
+    return (alpha + 1) * x / (alpha * x + top)
+
+
+def sgp_initial_basis(R: Tensor, threshold: float, alpha: float) -> tuple[Tensor, Tensor]:
+    """SGP after task 0 (METHODS.md, SGP, Task 0): M = U[:, :r] by GPM's rule and
+    lambda = f(s[:r]).
+
+    Where GPM projects gradients with P = M M^T, SGP uses P = M diag(lambda) M^T.
+    """
+    U_r, s_r = _initial(R, threshold)
+    return U_r, sgp_importance(s_r, alpha)
+
+
+def sgp_extend_basis(
+    R: Tensor, M: Tensor, lam: Tensor, threshold: float, alpha: float
+) -> tuple[Tensor, Tensor]:
+    """SGP update for task t > 0 (METHODS.md, SGP, Task t).
+
+    The strength of old basis vector u_i on the new data is ||R^T u_i||; this equals the
+    reference's sqrt(sum_j (u_i^T u_cj)^2 s_cj^2) over the SVD of M M^T R, computed
+    without that SVD. The residual gives r new vectors with values s^[:r] by GPM's rule.
+    lambda_all = f(concat(strengths, s^[:r])) with one shared max; old entries become
+    clip(new + previous, 0, 1). Returns (M_new, lam_new), both capped at d columns.
+    Where GPM projects gradients with P = M M^T, SGP uses P = M diag(lambda) M^T.
+    """
+    R = as_matrix(R, "R", _F64)
+    M = _as_basis(M, R)
+    if lam.shape != (M.shape[1],):
+        raise ValueError(f"lam must have shape ({M.shape[1]},) to match M, got {tuple(lam.shape)}")
+    lam = lam.detach().to(dtype=_F64, device=R.device)
+    strengths = torch.linalg.vector_norm(M.T @ R, dim=1)
+    U_new, s_new = _gpm_new_directions(R, M, threshold)
+    importance = sgp_importance(torch.cat([strengths, s_new]), alpha)
+    k = M.shape[1]
+    importance[:k] = (importance[:k] + lam).clamp(0, 1)
+    d = R.shape[0]
+    return torch.cat([M, U_new], dim=1)[:, :d], importance[:d]
+
+
+def trgp_extend_basis(R: Tensor, M: Tensor, threshold: float) -> tuple[Tensor, Tensor]:
+    """TRGP memory update (METHODS.md, TRGP, Basis update). Returns (S_t, M_new).
+
+    delta_k = u_k^T R R^T u_k for each column of M and s^2 of the residual's singular
+    values are sorted together in descending order; candidates are taken one at a time
+    while their running sum is < threshold * ||R||_F^2 (at most d of them). S_t holds the
+    selected columns in that order (old ones from M, new ones from the residual's U^);
+    M_new = M plus the selected new ones. A candidate counts as new when its index in
+    concat(delta, s^2) is >= k = M.shape[1] (the reference's ``> r_pre`` drops one).
+
+    Task 0 (M with no columns): as in the reference, S_0 = M_new = the GPM task-0 basis
+    (:func:`gpm_initial_basis`, strict "<" count), not the running-sum rule above, which
+    would keep one more direction.
+    """
+    R = as_matrix(R, "R", _F64)
+    M = _as_basis(M, R)
+    _check_threshold(threshold)
+    if M.shape[1] == 0:
+        S = gpm_initial_basis(R, threshold)
+        return S, S
+    d, k = R.shape[0], M.shape[1]
+    delta = (M.T @ R).square().sum(dim=1)
+    U_hat, s_hat, _ = _residual_directions(R, M)
+    values = torch.cat([delta, s_hat**2])
+    order = torch.sort(values, descending=True, stable=True).indices
+    r = min(_steps_below(values.new_zeros(()), values[order], threshold * R.square().sum()), d)
+    chosen = order[:r]
+    S_t = torch.cat([M, U_hat], dim=1)[:, chosen]
+    new = chosen[chosen >= k] - k
+    return S_t, torch.cat([M, U_hat[:, new]], dim=1)[:, :d]
+
+
+def ness_null_space(G: Tensor, eps1: float) -> Tensor:
+    """NESS's approximate null space of a layer's inputs (METHODS.md, NESS steps 3-4).
+
+    From the Gram matrix G = sum x x^T (d x d): eigenvalues clamped at 0, sigma = sqrt,
+    eps_tol = eps1 * sum(sigma), r = #{sigma_i <= eps_tol}; returns B (d x r, float64),
+    the eigenvectors of the r smallest eigenvalues in ascending order. r = 0 gives d x 0.
+    """
+    if not eps1 >= 0:
+        raise ValueError(f"eps1={eps1!r} is invalid; expected a number >= 0")
+    U, sigma = gram_eigh(G)
+    r = int((sigma <= eps1 * sigma.sum()).sum())
+    return U[:, U.shape[1] - r :].flip(1)
+
+
+def ness_null_space_from_inputs(R: Tensor, eps1: float) -> Tensor:
+    """:func:`ness_null_space` of G = R R^T for a representation matrix R (d x n)."""
+    return ness_null_space(gram_matrix(R), eps1)
+
+
+def project_out(grad: Tensor, M: Tensor, scale: Tensor | None = None) -> Tensor:
+    """Return grad - grad M diag(scale) M^T for a gradient reshaped to (out, d).
+
+    GPM, TRGP and DFGP use scale = None (all ones, P = M M^T); SGP uses scale = lambda
+    (METHODS.md, GPM and SGP, Training). M is cast to grad's dtype and device.
+    """
+    if grad.dim() != 2 or M.dim() != 2 or grad.shape[1] != M.shape[0]:
+        raise ValueError(
+            f"grad (out, d) and M (d, k) do not match: {tuple(grad.shape)} and {tuple(M.shape)}"
+        )
+    M = M.to(grad)
+    coeff = grad @ M
+    if scale is not None:
+        if scale.shape != (M.shape[1],):
+            raise ValueError(f"scale must have shape ({M.shape[1]},), got {tuple(scale.shape)}")
+        coeff = coeff * scale.to(grad)
+    return grad - coeff @ M.T

@@ -1,0 +1,176 @@
+"""``clbench bench-svd``: the SVD utility's auto route against numpy's float64 SVD.
+
+The reference GPM code decomposes each representation matrix with
+``np.linalg.svd(R, full_matrices=False)`` in float64. This benchmark times that against
+:func:`clbench.linalg.left_singular` (``method="auto"``) on the representation shapes of
+METHODS.md and checks that both keep the same basis under GPM's task-0 rule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from clbench.linalg.basis import energy_rank
+from clbench.linalg.decompose import choose_route, left_singular, principal_angles
+
+#: Representation shapes (d x n) of METHODS.md's paper models: AlexNet-5 conv1-3 and fc2
+#: on CIFAR-100, reduced ResNet-18 layers on MiniImageNet.
+SHAPES: dict[str, tuple[int, int]] = {
+    "48x20184": (48, 20184),
+    "576x14400": (576, 14400),
+    "512x2500": (512, 2500),
+    "2048x125": (2048, 125),
+    "1440x1600": (1440, 1600),
+    "360x22050": (360, 22050),
+}
+THRESHOLD = 0.97
+
+
+def synthetic_representation(d: int, n: int, seed: int) -> Tensor:
+    """A d x n float32 matrix that looks like post-ReLU activations.
+
+    ReLU of A B / sqrt(n) plus Gaussian noise of standard deviation 1e-3, where A (d x m)
+    has Gaussian columns scaled by 1/k (k = 1..m, m = min(d, n)) and B (m x n) is
+    Gaussian: a decaying spectrum with a dominant mean direction. Under GPM's rule at
+    eps = 0.97 it keeps roughly 5-35 % of min(d, n) directions.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    m = min(d, n)
+    decay = torch.arange(1, m + 1, dtype=torch.float32).reciprocal()
+    A = torch.randn(d, m, generator=gen) * decay
+    B = torch.randn(m, n, generator=gen)
+    return torch.relu(A @ B / n**0.5 + 1e-3 * torch.randn(d, n, generator=gen))
+
+
+def _median_seconds(fn: Callable[[], object], repeats: int, sync: Callable[[], None]) -> float:
+    """Median wall time of ``repeats`` calls of ``fn``, synchronising the device around each."""
+    times = []
+    for _ in range(repeats):
+        sync()
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _blas_threads() -> str:
+    """Thread counts of the BLAS libraries loaded in this process, as threadpoolctl sees them."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "BLAS default (threadpoolctl not installed)"
+    pools = [p for p in threadpool_info() if p["user_api"] == "blas"]
+    return ", ".join(f"{p['internal_api']}={p['num_threads']}" for p in pools) or "none loaded"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the benchmark table."""
+
+    shape: str
+    route: str
+    numpy_s: float
+    clbench_s: float
+    rank_numpy: int
+    rank_clbench: int
+    max_angle_deg: float | None
+
+
+def bench_shape(d: int, n: int, device: torch.device, repeats: int, seed: int) -> Row:
+    """Time both decompositions of one synthetic matrix and compare their kept bases."""
+    R = synthetic_representation(d, n, seed)
+    R_numpy = R.double().numpy()
+    R_device = R.to(device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else lambda: None
+    numpy_s = _median_seconds(
+        lambda: np.linalg.svd(R_numpy, full_matrices=False), repeats, lambda: None
+    )
+    clbench_s = _median_seconds(lambda: left_singular(R_device), repeats, sync)
+    U_np, s_np, _ = np.linalg.svd(R_numpy, full_matrices=False)
+    U_cl, s_cl = left_singular(R_device)
+    r_np = energy_rank(torch.from_numpy(s_np), THRESHOLD)
+    r_cl = energy_rank(s_cl, THRESHOLD)
+    angle = None
+    if r_np and r_cl:
+        angles = principal_angles(torch.from_numpy(U_np[:, :r_np]), U_cl[:, :r_cl].cpu())
+        angle = float(torch.rad2deg(angles.max()))
+    return Row(f"{d}x{n}", choose_route(d, n), numpy_s, clbench_s, r_np, r_cl, angle)
+
+
+_HEADER = (
+    f"{'shape':>10} {'route':>5} {'numpy s':>9} {'clbench s':>9} {'speedup':>8} "
+    f"{'rank np':>7} {'rank cl':>7} {'max angle deg':>13}"
+)
+
+
+def format_row(row: Row) -> str:
+    """Render one row to match the columns of the table header."""
+    angle = "-" if row.max_angle_deg is None else f"{row.max_angle_deg:.2e}"
+    return (
+        f"{row.shape:>10} {row.route:>5} {row.numpy_s:>9.4f} {row.clbench_s:>9.4f} "
+        f"{row.numpy_s / row.clbench_s:>7.1f}x {row.rank_numpy:>7} {row.rank_clbench:>7} "
+        f"{angle:>13}"
+    )
+
+
+def _shape(text: str) -> tuple[int, int]:
+    """Parse 'DxN' into (d, n) with positive integers."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise argparse.ArgumentTypeError(f"bad shape {text!r}; expected DxN, e.g. 576x14400")
+    return int(parts[0]), int(parts[1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the table; returns the process exit status."""
+    parser = argparse.ArgumentParser(
+        prog="clbench bench-svd",
+        description="Time clbench's SVD utility (auto route) against numpy's float64 SVD "
+        f"and compare the bases kept by GPM's rule at eps={THRESHOLD}.",
+    )
+    parser.add_argument(
+        "--shapes",
+        nargs="+",
+        type=_shape,
+        default=list(SHAPES.values()),
+        metavar="DxN",
+        help=f"matrix shapes (default: {' '.join(SHAPES)})",
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per shape (median)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic matrices")
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error(f"--repeats must be >= 1, got {args.repeats}")
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("error: --device cuda requested but CUDA is not available", file=sys.stderr)
+        return 2
+    device = torch.device(args.device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(
+        f"device: {name} | torch threads: {torch.get_num_threads()} | "
+        f"numpy BLAS threads: {_blas_threads()} | eps: {THRESHOLD} | repeats: {args.repeats}"
+    )
+    warmup = synthetic_representation(8, 64, args.seed)
+    np.linalg.svd(warmup.double().numpy(), full_matrices=False)
+    left_singular(warmup.to(device))
+    print(_HEADER)
+    print("-" * len(_HEADER))
+    for d, n in args.shapes:
+        print(format_row(bench_shape(d, n, device, args.repeats, args.seed)), flush=True)
+    return 0

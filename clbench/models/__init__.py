@@ -1,0 +1,86 @@
+"""Model registry: a name maps to a backbone builder; every model is a `MultiHeadNet`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+from clbench.errors import ConfigError
+from clbench.models.heads import MultiHeadNet
+from clbench.models.paper import MLP, AlexNet5, ReducedResNet18, SmallCNN
+
+
+@dataclass
+class ModelParams:
+    """Options shared by all models.
+
+    track_running_stats: BatchNorm keeps running statistics for test time. Default False, as in the
+        reference models, which use batch statistics at test time too.
+    """
+
+    track_running_stats: bool = False
+
+
+BackboneBuilder = Callable[[tuple[int, ...], ModelParams], nn.Module]
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    build: BackboneBuilder
+    summary: str
+    input_shape: tuple[int, ...] | None = None  # the one input shape it takes; None: it adapts
+    images_only: bool = True  # needs C x H x W inputs (False: any shape, flattened)
+
+
+MODELS: dict[str, ModelEntry] = {
+    "alexnet": ModelEntry(
+        lambda shape, p: AlexNet5(shape[0], p.track_running_stats),
+        "AlexNet-5 (CIFAR-100 protocol), 2048-d features",
+        (3, 32, 32),
+    ),
+    "resnet18": ModelEntry(
+        lambda shape, p: ReducedResNet18(shape, 20, 1, p.track_running_stats),
+        "reduced ResNet-18, nf=20, stride-1 stem (5-datasets), 640-d features at 32x32",
+    ),
+    "resnet18-mini": ModelEntry(
+        lambda shape, p: ReducedResNet18(shape, 20, 2, p.track_running_stats),
+        "reduced ResNet-18, nf=20, stride-2 stem (MiniImageNet), 1440-d features at 84x84",
+    ),
+    "mlp": ModelEntry(
+        lambda shape, p: MLP(math.prod(shape)),
+        "MLP with two 100-unit hidden layers (784-100-100 on PMNIST), no BatchNorm",
+        images_only=False,
+    ),
+    "small-cnn": ModelEntry(
+        lambda shape, p: SmallCNN(shape, p.track_running_stats),
+        "two conv stages (32, 64) and a 128-unit fc layer, for 8x8 and 28x28 inputs",
+    ),
+}
+
+
+def register_model(name: str, entry: ModelEntry) -> None:
+    """Add a model in-process (a notebook, a plugin package); names are unique."""
+    if name in MODELS:
+        raise ConfigError(f"model {name!r} is already registered")
+    MODELS[name] = entry
+
+
+def build_model(
+    name: str, input_shape: tuple[int, ...], n_heads: int, n_classes: int, params: ModelParams
+) -> MultiHeadNet:
+    """Backbone `name` for `input_shape` with `n_heads` bias-free heads of `n_classes` outputs."""
+    if name not in MODELS:
+        raise ConfigError(f"unknown model {name!r}; valid models: {', '.join(MODELS)}")
+    entry = MODELS[name]
+    if entry.input_shape is not None and tuple(input_shape) != entry.input_shape:
+        expected = "x".join(map(str, entry.input_shape))
+        got = "x".join(map(str, input_shape))
+        raise ConfigError(f"model {name} expects {expected} inputs, the benchmark gives {got}")
+    if entry.images_only and len(input_shape) != 3:
+        got = "x".join(map(str, input_shape))
+        raise ConfigError(f"model {name} needs C x H x W images, the benchmark gives {got}")
+    backbone = entry.build(tuple(input_shape), params)
+    return MultiHeadNet(backbone, backbone.feature_dim, n_heads, n_classes)

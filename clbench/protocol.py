@@ -1,0 +1,142 @@
+"""The training protocol shared by the GPM family (METHODS.md, "Shared protocol"), as a plugin.
+
+Per task: a fresh optimizer at the base learning rate over exactly the tensors that are trainable
+when training starts; after every epoch the validation loss; an improvement keeps a copy of the
+weights and resets the patience; otherwise the patience drops, and at zero the learning rate is
+divided by `lr_factor` (the task stops once it falls below `lr_min`) and the patience resets. At
+the end of the task the best-validation weights are restored, before any strategy updates its
+memory in `after_training_exp`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from avalanche.core import SupervisedPlugin
+from avalanche.models import avalanche_forward
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
+
+from clbench.errors import TrainingDiverged
+from clbench.params import require
+
+
+@dataclass
+class ProtocolParams:
+    """Training settings of a run. Defaults: the CIFAR-100 protocol of GPM (METHODS.md table).
+
+    epochs: maximum epochs per task. batch_size / eval_batch_size: mini-batch sizes for training and
+    for validation and test (test batches are shuffled: with batch-statistics BatchNorm the result
+    depends on them). lr, lr_min, patience, lr_factor: the validation schedule. pc_valid: share of
+    each task's training data held out for validation. momentum, weight_decay: of the plain SGD
+    optimizer (0 in the GPM family).
+    """
+
+    epochs: int = 200
+    batch_size: int = 64
+    eval_batch_size: int = 64
+    lr: float = 0.01
+    lr_min: float = 1e-5
+    patience: int = 6
+    lr_factor: float = 2.0
+    pc_valid: float = 0.05
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "eval_batch_size", "patience"):
+            value = getattr(self, name)
+            require(value >= 1, f"protocol.{name}={value} must be a whole number >= 1")
+        require(self.lr > 0, f"protocol.lr={self.lr} must be > 0")
+        require(self.lr_min >= 0, f"protocol.lr_min={self.lr_min} must be >= 0")
+        require(self.lr_factor > 1, f"protocol.lr_factor={self.lr_factor} must be > 1")
+        require(0 <= self.pc_valid < 1, f"protocol.pc_valid={self.pc_valid} must lie in [0, 1)")
+        require(0 <= self.momentum < 1, f"protocol.momentum={self.momentum} must lie in [0, 1)")
+        require(self.weight_decay >= 0, f"protocol.weight_decay={self.weight_decay} must be >= 0")
+
+
+class ValidationSchedule(SupervisedPlugin):
+    """GPM's per-task schedule with early stopping on validation loss (see module docstring)."""
+
+    def __init__(self, params: ProtocolParams) -> None:
+        super().__init__()
+        self.params = params
+        self.validation: list[Dataset] = []
+        self.task = 0
+        self.trainable_params = 0
+        self.epochs_run = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        self.lr = self.params.lr
+        self.patience = self.params.patience
+        self.best_loss = math.inf
+        self.best_state: dict | None = None
+        self.epochs_run = 0
+
+    def start_task(self, task: int, validation: list[Dataset]) -> None:
+        """Called by the runner before training task `task` with its validation data."""
+        self.task = task
+        self.validation = validation
+        self._reset()
+
+    def before_training_epoch(self, strategy, **kwargs) -> None:
+        if self.epochs_run > 0:
+            return
+        # Built here, after every plugin's before_training_exp, so that parameters added or frozen
+        # at the task boundary are exactly the ones optimised.
+        trainable = [p for p in strategy.model.parameters() if p.requires_grad]
+        self.trainable_params = sum(p.numel() for p in trainable)
+        strategy.optimizer = torch.optim.SGD(
+            trainable,
+            lr=self.lr,
+            momentum=self.params.momentum,
+            weight_decay=self.params.weight_decay,
+        )
+
+    def before_backward(self, strategy, **kwargs) -> None:
+        if not torch.isfinite(strategy.loss):
+            raise TrainingDiverged(
+                f"non-finite loss ({strategy.loss.item()}) at task {self.task}, "
+                f"epoch {self.epochs_run}, iteration {strategy.clock.train_epoch_iterations}"
+            )
+
+    def after_training_epoch(self, strategy, **kwargs) -> None:
+        loss = validation_loss(strategy, self.validation, self.params.eval_batch_size)
+        self.epochs_run += 1
+        stop = False
+        if loss < self.best_loss:
+            self.best_loss = loss
+            self.best_state = copy.deepcopy(strategy.model.state_dict())
+            self.patience = self.params.patience
+        else:
+            self.patience -= 1
+            if self.patience <= 0:
+                self.lr /= self.params.lr_factor
+                stop = self.lr < self.params.lr_min
+                self.patience = self.params.patience
+                for group in strategy.optimizer.param_groups:
+                    group["lr"] = self.lr
+        if stop:
+            strategy.stop_training()
+        if stop or self.epochs_run == self.params.epochs:
+            strategy.model.load_state_dict(self.best_state)
+
+
+@torch.no_grad()
+def validation_loss(strategy, datasets: list[Dataset], batch_size: int) -> float:
+    """Mean cross-entropy of the model in eval mode over the validation datasets."""
+    model = strategy.model
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    loader = DataLoader(ConcatDataset(datasets), batch_size=batch_size, shuffle=False)
+    for x, y, t in loader:
+        x, y, t = x.to(strategy.device), y.to(strategy.device), t.to(strategy.device)
+        total += F.cross_entropy(avalanche_forward(model, x, t), y, reduction="sum").item()
+        count += len(y)
+    model.train(was_training)
+    return total / max(count, 1)

@@ -1,0 +1,241 @@
+"""One run: a run spec in, one result file out.
+
+The runner resolves the spec's parameters (dataclass defaults < benchmark preset < overrides),
+builds the benchmark, model and strategy, trains task by task on an Avalanche `SupervisedTemplate`,
+evaluates every task after every task to fill the accuracy matrix R[t][j], and writes the result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import random
+import time
+import tomllib
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from avalanche.training.templates import SupervisedTemplate
+
+from clbench.data import BENCHMARKS, DataOptions
+from clbench.data.benchmark import to_scenario
+from clbench.errors import ConfigError
+from clbench.evaluation import AccuracyRecorder
+from clbench.memory import kept_bytes
+from clbench.metrics import summarize
+from clbench.models import ModelParams, build_model
+from clbench.params import build_params, params_as_dict
+from clbench.protocol import ProtocolParams, ValidationSchedule
+from clbench.store import RESULT_FORMAT, ensure_writable, write_json_atomic
+from clbench.strategies import STRATEGIES
+
+FALLBACK_MODEL = "mlp"
+
+
+@dataclass
+class RunSpec:
+    """What to run. `overrides` maps an owner (`protocol`, `model` or the strategy's name) to field
+    values, as text from the command line or typed values from a suite file."""
+
+    benchmark: str
+    strategy: str
+    seed: int = 0
+    model: str | None = None
+    device: str = "cpu"
+    data_root: str = "data"
+    download: bool = True
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class ResolvedRun:
+    """A spec with every parameter filled in; its `config` names the run's result."""
+
+    spec: RunSpec
+    model: str
+    protocol: ProtocolParams
+    model_params: ModelParams
+    strategy_params: Any
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """Everything that determines the numbers (not where the data lives)."""
+        return {
+            "benchmark": self.spec.benchmark,
+            "strategy": self.spec.strategy,
+            "model": self.model,
+            "seed": self.spec.seed,
+            "device": self.spec.device,
+            "protocol": params_as_dict(self.protocol),
+            "model_params": params_as_dict(self.model_params),
+            "strategy_params": params_as_dict(self.strategy_params),
+        }
+
+    @property
+    def name(self) -> str:
+        """Stable file stem: readable prefix plus a digest of the full configuration."""
+        digest = hashlib.sha256(json.dumps(self.config, sort_keys=True).encode()).hexdigest()[:10]
+        return f"{self.spec.benchmark}__{self.spec.strategy}__seed{self.spec.seed}__{digest}"
+
+
+def load_presets() -> dict[str, Any]:
+    """The per-benchmark presets shipped with the package."""
+    text = resources.files("clbench").joinpath("presets/benchmarks.toml").read_text()
+    return tomllib.loads(text)
+
+
+def resolve(spec: RunSpec) -> ResolvedRun:
+    """Check every name and value of `spec` and fill in the parameters."""
+    BENCHMARKS.get(spec.benchmark)
+    strategy = STRATEGIES.get(spec.strategy)
+    preset = load_presets().get(spec.benchmark, {})
+    valid_owners = {"protocol", "model", spec.strategy}
+    for owner in spec.overrides:
+        if owner not in valid_owners:
+            raise ConfigError(
+                f"--set {owner}.*: unknown owner {owner!r}; "
+                f"valid: {', '.join(sorted(valid_owners))}"
+            )
+    if spec.device not in ("cpu", "cuda") and not spec.device.startswith("cuda:"):
+        raise ConfigError(f"device {spec.device!r} is not valid; use cpu, cuda or cuda:N")
+    if spec.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {spec.device!r} requested but CUDA is not available; use cpu")
+
+    def merged(owner: str, preset_values: dict[str, Any]) -> dict[str, Any]:
+        return {**preset_values, **spec.overrides.get(owner, {})}
+
+    strategy_presets = preset.get("strategies", {}).get(spec.strategy, {})
+    return ResolvedRun(
+        spec=spec,
+        model=spec.model or preset.get("model", FALLBACK_MODEL),
+        protocol=build_params(
+            ProtocolParams, merged("protocol", preset.get("protocol", {})), "protocol"
+        ),
+        model_params=build_params(ModelParams, merged("model", {}), "model"),
+        strategy_params=build_params(
+            strategy.params_type, merged(spec.strategy, strategy_presets), spec.strategy
+        ),
+    )
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class HarnessTemplate(SupervisedTemplate):
+    """Avalanche's supervised template; the optimizer is built by `ValidationSchedule` per task."""
+
+    def make_optimizer(self, **kwargs) -> None:
+        return None
+
+
+def _template(
+    model: torch.nn.Module, protocol: ProtocolParams, device: str, plugins: list
+) -> HarnessTemplate:
+    return HarnessTemplate(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=protocol.lr),  # replaced per task
+        criterion=torch.nn.CrossEntropyLoss(),
+        train_mb_size=protocol.batch_size,
+        train_epochs=protocol.epochs,
+        eval_mb_size=protocol.eval_batch_size,
+        device=torch.device(device),
+        plugins=plugins,
+        evaluator=None,
+    )
+
+
+def environment(device: str) -> dict[str, Any]:
+    versions = {name: metadata.version(name) for name in ("torch", "torchvision", "avalanche-lib")}
+    versions["python"] = platform.python_version()
+    versions["numpy"] = np.__version__
+    dev = torch.device(device)
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu"
+    return {
+        "versions": versions,
+        "device": device,
+        "device_name": name,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def run(
+    spec: RunSpec,
+    results_dir: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Train `spec` task by task, return its result and, with `results_dir`, write it there."""
+    resolved = resolve(spec)
+    if results_dir is not None:
+        ensure_writable(results_dir)
+    protocol = resolved.protocol
+    say = progress or (lambda message: None)
+    seed_everything(spec.seed)
+    options = DataOptions(root=Path(spec.data_root), download=spec.download, seed=spec.seed)
+    sequence = BENCHMARKS.get(spec.benchmark).build(options)
+    n_tasks = len(sequence.tasks)
+    model = build_model(
+        resolved.model,
+        sequence.input_shape,
+        n_tasks if sequence.multi_head else 1,
+        sequence.classes_per_task,
+        resolved.model_params,
+    )
+    built = STRATEGIES.get(spec.strategy).build(model, resolved.strategy_params)
+    model = built.model or model
+    scenario = to_scenario(sequence, protocol.pc_valid, spec.seed, cumulative=built.cumulative)
+    schedule = ValidationSchedule(protocol)
+    recorder = AccuracyRecorder()
+    with warnings.catch_warnings():  # "no loggers": the harness records its own metrics
+        warnings.simplefilter("ignore", UserWarning)
+        template = _template(model, protocol, spec.device, [*built.plugins, schedule, recorder])
+    matrix: list[list[float]] = []
+    tasks: list[dict[str, Any]] = []
+    for t in range(n_tasks):
+        schedule.start_task(t, [scenario.valid_stream[t].dataset])
+        started = time.perf_counter()
+        template.train(scenario.train_stream[t], eval_streams=[])
+        trained = time.perf_counter()
+        template.eval(scenario.test_stream, shuffle=True)
+        matrix.append(recorder.accuracies(n_tasks))
+        tasks.append(
+            {
+                "task": t,
+                "name": sequence.tasks[t].name,
+                "epochs": schedule.epochs_run,
+                "best_valid_loss": schedule.best_loss,
+                "train_seconds": trained - started,
+                "eval_seconds": time.perf_counter() - trained,
+                "trainable_params": schedule.trainable_params,
+                "kept_bytes": kept_bytes(built.plugins),
+            }
+        )
+        say(
+            f"task {t + 1}/{n_tasks}: {schedule.epochs_run} epochs, "
+            f"acc on it {matrix[-1][t]:.3f}, mean so far {np.mean(matrix[-1][: t + 1]):.3f} "
+            f"({trained - started:.1f}s)"
+        )
+    result = {
+        "format": RESULT_FORMAT,
+        "name": resolved.name,
+        "spec": {**resolved.config, "data_root": spec.data_root},
+        "accuracy_matrix": matrix,
+        "metrics": summarize(matrix),
+        "tasks": tasks,
+        "total_params": sum(p.numel() for p in model.parameters()),
+        "environment": environment(spec.device),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    if results_dir is not None:
+        write_json_atomic(Path(results_dir) / f"{resolved.name}.json", result)
+    return result

@@ -1,0 +1,96 @@
+"""End-to-end runs on the offline split-digits benchmark."""
+
+from dataclasses import dataclass
+
+import pytest
+import torch
+from avalanche.core import SupervisedPlugin
+from torch import nn
+
+from clbench.runner import RunSpec, resolve, run
+from clbench.store import read_result
+from clbench.strategies import STRATEGIES, StrategyBuild, register_strategy
+
+QUICK = {"protocol": {"epochs": 3}}
+
+
+@pytest.mark.parametrize("strategy", ["naive", "ewc"])
+def test_split_digits_reaches_task_incremental_acc_above_090(tmp_path, strategy):
+    result = run(RunSpec("split-digits", strategy, seed=0), tmp_path)
+    matrix = result["accuracy_matrix"]
+    assert len(matrix) == 5 and all(len(row) == 5 for row in matrix)
+    assert result["metrics"]["acc"] > 0.9
+    assert read_result(tmp_path / f"{result['name']}.json") == result
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["joint", "lwf", "si", "mas", "agem", "gem", "replay"])
+def test_every_classic_strategy_runs_end_to_end(tmp_path, strategy):
+    result = run(RunSpec("split-digits", strategy, seed=0), tmp_path)
+    matrix = torch.tensor(result["accuracy_matrix"])
+    # every task is learned when it is trained (two classes: chance is 0.5)
+    assert (matrix.diagonal() > 0.8).all()
+    assert read_result(tmp_path / f"{result['name']}.json") is not None
+    assert result["tasks"][0]["trainable_params"] > 0
+
+
+def test_memory_keeping_strategies_report_bytes(tmp_path):
+    naive = run(RunSpec("split-digits", "naive", overrides=QUICK))
+    ewc = run(RunSpec("split-digits", "ewc", overrides=QUICK))
+    assert all(task["kept_bytes"] == 0 for task in naive["tasks"])
+    params = naive["total_params"] * 4
+    # EWC keeps, per past task, a copy of the weights and their importances (float32).
+    assert [t["kept_bytes"] for t in ewc["tasks"]][:2] == [2 * params, 4 * params]
+
+
+def test_same_spec_and_seed_give_the_same_accuracy_matrix():
+    first = run(RunSpec("split-digits", "naive", seed=3, overrides=QUICK))
+    second = run(RunSpec("split-digits", "naive", seed=3, overrides=QUICK))
+    other = run(RunSpec("split-digits", "naive", seed=4, overrides=QUICK))
+    assert first["accuracy_matrix"] == second["accuracy_matrix"]
+    assert first["name"] == second["name"] != other["name"]
+
+
+def test_result_records_the_resolved_spec_and_environment():
+    result = run(RunSpec("split-digits", "naive", overrides={"protocol": {"epochs": "2"}}))
+    spec = result["spec"]
+    assert spec["protocol"]["epochs"] == 2 and spec["protocol"]["lr"] == 0.05  # preset value
+    assert spec["model"] == "mlp" and spec["strategy_params"] == {}
+    assert result["environment"]["versions"]["avalanche-lib"] == "0.6.0"
+    assert set(result["metrics"]) == {"acc", "bwt", "forgetting", "learning_accuracy"}
+    assert all(task["train_seconds"] > 0 for task in result["tasks"])
+
+
+@dataclass
+class FreezeParams:
+    keep_first_layer: bool = True
+
+
+class CountSteps(SupervisedPlugin):
+    def __init__(self):
+        super().__init__()
+        self.steps = 0
+
+    def after_update(self, strategy, **kwargs):
+        self.steps += 1
+
+
+def test_an_in_process_strategy_with_a_model_transform(tmp_path):
+    plugin = CountSteps()
+
+    def frozen_backbone(model: nn.Module, params: FreezeParams) -> StrategyBuild:
+        """Freeze the backbone: only heads train."""
+        for p in model.backbone.parameters():
+            p.requires_grad_(False)
+        return StrategyBuild(plugins=[plugin], model=model)
+
+    register_strategy("test-frozen", frozen_backbone)
+    try:
+        resolved = resolve(RunSpec("split-digits", "test-frozen"))
+        assert resolved.strategy_params == FreezeParams()
+        result = run(RunSpec("split-digits", "test-frozen", overrides=QUICK))
+    finally:
+        STRATEGIES.unregister("test-frozen")
+    head_params = 100 * 2 * 5  # five heads of 100 -> 2, all trainable
+    assert result["tasks"][0]["trainable_params"] == head_params
+    assert plugin.steps > 0

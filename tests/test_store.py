@@ -1,0 +1,43 @@
+import json
+
+from clbench.store import read_result, validate_result, write_json_atomic
+
+
+def result(matrix):
+    return {
+        "format": 1,
+        "name": "x",
+        "spec": {},
+        "accuracy_matrix": matrix,
+        "metrics": {},
+        "tasks": [{}] * len(matrix),
+        "environment": {},
+    }
+
+
+def test_atomic_write_leaves_no_temporary_files(tmp_path):
+    target = tmp_path / "a" / "r.json"
+    write_json_atomic(target, result([[0.5]]))
+    assert read_result(target)["accuracy_matrix"] == [[0.5]]
+    assert [p.name for p in target.parent.iterdir()] == ["r.json"]
+
+
+def test_failed_write_keeps_the_previous_file(tmp_path):
+    target = tmp_path / "r.json"
+    write_json_atomic(target, result([[0.5]]))
+    try:
+        write_json_atomic(target, {"bad": float("nan")})  # JSON forbids NaN: the write fails
+    except ValueError:
+        pass
+    assert read_result(target)["accuracy_matrix"] == [[0.5]]
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_truncated_or_invalid_results_are_rejected(tmp_path):
+    target = tmp_path / "r.json"
+    text = json.dumps(result([[0.5, 0.1], [0.4, 0.9]]))
+    target.write_text(text[: len(text) // 2])
+    assert read_result(target) is None
+    assert validate_result(result([[0.5, 0.1]])) == "accuracy_matrix is not square"
+    assert "not in [0, 1]" in validate_result(result([[1.5]]))
+    assert validate_result({"format": 1}).startswith("missing name")
