@@ -127,7 +127,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_bench_svd(args: argparse.Namespace) -> int:
     from clbench.linalg import bench
 
-    return bench.main(args.rest)
+    return bench.main(args.extra)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -168,15 +168,17 @@ def build_parser() -> argparse.ArgumentParser:
     suite.set_defaults(handler=cmd_bench)
 
     svd = commands.add_parser(
-        "bench-svd", help="time the SVD utility against numpy", add_help=False
+        "bench-svd", help="time the SVD utility against numpy (bench-svd --help)", add_help=False
     )
-    svd.add_argument("rest", nargs=argparse.REMAINDER)
-    svd.set_defaults(handler=cmd_bench_svd)
+    svd.set_defaults(handler=cmd_bench_svd, passes_extra=True)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, args.extra = parser.parse_known_args(argv)
+    if args.extra and not getattr(args, "passes_extra", False):
+        parser.error(f"unrecognized arguments: {' '.join(args.extra)}")
     try:
         return args.handler(args)
     except ClbenchError as err:

@@ -119,3 +119,10 @@ def test_run_with_overrides_writes_a_result(tmp_path, capsys):
     assert result["spec"]["strategy_params"]["ewc_lambda"] == 10.0
     assert result["spec"]["protocol"]["epochs"] == 2 and result["spec"]["seed"] == 1
     assert f"-> {path}" in capsys.readouterr().out
+
+
+def test_bench_svd_options_pass_through_the_cli(capsys):
+    assert main(["bench-svd", "--shapes", "64x512", "--repeats", "1"]) == 0
+    assert "64x512  gram" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["list", "--repeats", "1"])  # options reach only commands that take them

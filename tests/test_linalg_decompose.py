@@ -196,15 +196,24 @@ def test_bad_matrices_are_rejected() -> None:
 
 
 def test_bench_svd_prints_a_matching_row(capsys: pytest.CaptureFixture[str]) -> None:
-    assert bench.main(["--shapes", "256x64", "--repeats", "1"]) == 0
+    assert bench.main(["--shapes", "256x64", "64x512", "--repeats", "1"]) == 0
     out = capsys.readouterr().out
-    rows = [line.split() for line in out.splitlines() if line.strip().startswith("256x64")]
-    assert len(rows) == 1
-    _, route, numpy_s, clbench_s, _, rank_np, rank_cl, angle = rows[0]
-    assert route == "svd"
-    assert float(numpy_s) > 0 and float(clbench_s) > 0
-    assert rank_np == rank_cl and 0 < int(rank_np) < 64
+    rows = {
+        cells[0]: cells
+        for line in out.splitlines()
+        if (cells := line.replace("|", " ").split()) and cells[0] in ("256x64", "64x512")
+    }
+    shape, route, numpy_s, rank_np, exact_s, _, rank_exact, angle, *fast = rows["256x64"]
+    assert route == "svd" and fast == ["-"] * 4  # no Gram product on the SVD route
+    assert float(numpy_s) > 0 and float(exact_s) > 0
+    assert rank_np == rank_exact and 0 < int(rank_np) < 64
     assert float(angle) < 1e-6
+    shape, route, _, rank_np, _, _, rank_exact, angle, fast_s, _, rank_fast, fast_angle = rows[
+        "64x512"
+    ]
+    assert route == "gram" and rank_np == rank_exact == rank_fast
+    assert float(angle) < 1e-6 and float(fast_s) > 0
+    assert float(fast_angle) < 0.1  # float32 product: close, not exact
 
 
 def test_bench_svd_rejects_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
@@ -244,3 +253,18 @@ def test_cuda_randomized_with_a_cpu_generator() -> None:
     assert U.device.type == "cuda"
     assert torch.allclose(s.cpu(), torch.tensor([4.0, 2.0, 1.0], dtype=F64), rtol=1e-10)
     assert max_angle(U.cpu(), U_true) < 1e-8
+
+
+def test_float32_gram_product_keeps_the_leading_subspace() -> None:
+    """The float32 product resolves directions well above sqrt(n) * eps32 of s_max."""
+    gen = torch.Generator().manual_seed(3)
+    d, n = 40, 4000
+    U_true = torch.linalg.qr(torch.randn(d, d, dtype=torch.float64, generator=gen)).Q
+    s_true = 10.0 ** -torch.linspace(0, 1.5, d, dtype=torch.float64)  # 1 .. ~0.03
+    V = torch.linalg.qr(torch.randn(n, d, dtype=torch.float64, generator=gen)).Q
+    R = ((U_true * s_true) @ V.T).float()
+    U, s = left_singular(R, gram_dtype=torch.float32)
+    assert U.dtype == torch.float64 and s.dtype == torch.float64
+    torch.testing.assert_close(s, s_true, rtol=1e-3, atol=1e-5)
+    angles = principal_angles(U[:, :10], U_true[:, :10])
+    assert float(angles.max()) < 1e-3

@@ -15,6 +15,11 @@ Routes of :func:`left_singular` for a d x n matrix R:
   energy thresholds such as GPM's are unaffected, and the leading singular values and
   the subspaces they span agree with a float64 SVD to about 1e-10 relative (the tests
   check this on matrices with a decaying spectrum).
+  ``gram_dtype=torch.float32`` forms the product R R^T in float32 (the precision of the
+  activations) and decomposes it in ``dtype``: it halves the cost of the product, which
+  dominates, but its round-off (about sqrt(n) * 6e-8 of the largest eigenvalue) leaves
+  only directions with s above roughly 3e-3 * s_max resolved. That suffices for energy
+  thresholds such as GPM's 0.97, not for small singular values (NESS keeps float64).
 * ``"randomized"``: a randomized range finder with oversampling and power iterations,
   for very large d; approximate, so ``"auto"`` never picks it.
 * ``"auto"``: the cheapest exact route: ``"gram"`` when ``n >= GRAM_RATIO * d``,
@@ -111,6 +116,7 @@ def left_singular(
     *,
     method: str = "auto",
     dtype: torch.dtype = torch.float64,
+    gram_dtype: torch.dtype | None = None,
     rank: int | None = None,
     oversample: int = 10,
     power_iters: int = 4,
@@ -121,12 +127,16 @@ def left_singular(
     U is d x k with orthonormal columns, s holds k values in descending order, both in
     ``dtype`` on R's device. k = min(d, n), or ``rank`` when given. ``rank`` is required
     by ``method="randomized"`` (which also uses ``oversample``, ``power_iters`` and the
-    optional ``generator``; a generator may live on any device). See the module
+    optional ``generator``; a generator may live on any device). ``gram_dtype`` is the
+    precision of the Gram product on the Gram route (None: ``dtype``). See the module
     docstring for the routes and the accuracy of the Gram route.
     """
     if method not in ROUTES:
         raise ValueError(f"method={method!r} is not a route; valid: {', '.join(ROUTES)}")
-    R = as_matrix(R, "R", dtype)
+    if method == "auto" and isinstance(R, Tensor) and R.dim() == 2:
+        method = choose_route(*R.shape)  # an invalid R is reported by as_matrix below
+    work_dtype = gram_dtype if method == "gram" and gram_dtype is not None else dtype
+    R = as_matrix(R, "R", work_dtype)
     d, n = R.shape
     k = min(d, n)
     if rank is not None and not (isinstance(rank, int) and 1 <= rank <= k):
@@ -139,8 +149,6 @@ def left_singular(
                 f"oversample={oversample}, power_iters={power_iters}; both must be >= 0"
             )
         return _randomized(R, rank, oversample, power_iters, generator)
-    if method == "auto":
-        method = choose_route(d, n)
     if method == "gram":
         U, s = gram_eigh(R @ R.T, dtype=dtype)
     else:
