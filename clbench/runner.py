@@ -113,12 +113,14 @@ def resolve(spec: RunSpec) -> ResolvedRun:
         return {**preset_values, **spec.overrides.get(owner, {})}
 
     strategy_presets = preset.get("strategies", {}).get(spec.strategy, {})
+    protocol_presets = {
+        **preset.get("protocol", {}),
+        **preset.get("strategy_protocol", {}).get(spec.strategy, {}),
+    }
     return ResolvedRun(
         spec=spec,
         model=spec.model or preset.get("model", FALLBACK_MODEL),
-        protocol=build_params(
-            ProtocolParams, merged("protocol", preset.get("protocol", {})), "protocol"
-        ),
+        protocol=build_params(ProtocolParams, merged("protocol", protocol_presets), "protocol"),
         model_params=build_params(ModelParams, merged("model", {}), "model"),
         strategy_params=build_params(
             strategy.params_type, merged(spec.strategy, strategy_presets), spec.strategy
@@ -208,18 +210,20 @@ def run(
         trained = time.perf_counter()
         template.eval(scenario.test_stream, shuffle=True)
         matrix.append(recorder.accuracies(n_tasks))
-        tasks.append(
-            {
-                "task": t,
-                "name": sequence.tasks[t].name,
-                "epochs": schedule.epochs_run,
-                "best_valid_loss": schedule.best_loss,
-                "train_seconds": trained - started,
-                "eval_seconds": time.perf_counter() - trained,
-                "trainable_params": schedule.trainable_params,
-                "kept_bytes": kept_bytes(built.plugins),
-            }
-        )
+        record = {
+            "task": t,
+            "name": sequence.tasks[t].name,
+            "epochs": schedule.epochs_run,
+            "best_valid_loss": schedule.best_loss,
+            "train_seconds": trained - started,
+            "eval_seconds": time.perf_counter() - trained,
+            "trainable_params": schedule.trainable_params,
+            "kept_bytes": kept_bytes(built.plugins),
+        }
+        for plugin in built.plugins:
+            if hasattr(plugin, "task_report"):
+                record.update(plugin.task_report())
+        tasks.append(record)
         say(
             f"task {t + 1}/{n_tasks}: {schedule.epochs_run} epochs, "
             f"acc on it {matrix[-1][t]:.3f}, mean so far {np.mean(matrix[-1][: t + 1]):.3f} "

@@ -8,7 +8,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from clbench.linalg.representations import (
-    GPM_SAMPLE_PRESETS,
     GramAccumulator,
     capture_representations,
     gpm_sample_caps,
@@ -211,31 +210,37 @@ class ResNetNames(nn.Module):
         self.heads = nn.ModuleList([nn.Linear(16, 5)])
 
 
+RESNET_CAPS = (10,) * 8 + (50,) * 3 + (100,) * 6  # METHODS.md, GPM on the reduced ResNet-18
+
+
 def test_gpm_caps_for_the_reduced_resnet() -> None:
     layers = representation_layers(ResNetNames())
     assert len(layers) == 20
-    caps = gpm_sample_caps(layers, "resnet18")
+    caps = gpm_sample_caps(layers, 100, RESNET_CAPS)
     assert list(caps) == list(layers)
     main = [caps[n] for n in layers if not n.endswith("shortcut.0")]
-    assert main == [10] * 8 + [50] * 3 + [100] * 6
+    assert main == list(RESNET_CAPS)
     assert caps["conv1"] == 10 and caps["layer4.1.conv2"] == 100
     for block in ("layer2.0", "layer3.0", "layer4.0"):
         assert caps[f"{block}.shortcut.0"] == caps[f"{block}.conv1"]
     assert (caps["layer2.0.shortcut.0"], caps["layer3.0.shortcut.0"]) == (10, 50)
     assert caps["layer4.0.shortcut.0"] == 100
-    assert GPM_SAMPLE_PRESETS["resnet18"].num_samples == 100
 
 
 def test_gpm_caps_for_alexnet_and_mlp() -> None:
     alex = {f"l{i}": nn.Linear(2, 2) for i in range(5)}
-    assert list(gpm_sample_caps(alex, "alexnet").values()) == [24, 100, 100, 125, 125]
-    assert GPM_SAMPLE_PRESETS["alexnet"].num_samples == 125
+    assert list(gpm_sample_caps(alex, 125, (24, 100, 100, 125, 125)).values()) == [
+        24,
+        100,
+        100,
+        125,
+        125,
+    ]
     mlp = {f"fc{i}": nn.Linear(2, 2) for i in range(3)}
-    assert gpm_sample_caps(mlp, "mlp") == {"fc0": 300, "fc1": 300, "fc2": 300}
-    with pytest.raises(ValueError, match="5 layer caps but the model has 3"):
-        gpm_sample_caps(mlp, "alexnet")
-    with pytest.raises(ValueError, match="unknown GPM preset 'vgg'"):
-        gpm_sample_caps(mlp, "vgg")
+    assert gpm_sample_caps(mlp, 300) == {"fc0": 300, "fc1": 300, "fc2": 300}
+    assert gpm_sample_caps(mlp, 50, (100, 20, 60)) == {"fc0": 50, "fc1": 20, "fc2": 50}
+    with pytest.raises(ValueError, match="5 layer caps given but the model has 3"):
+        gpm_sample_caps(mlp, 125, (24, 100, 100, 125, 125))
     orphan = {**{f"c{i}": nn.Linear(2, 2) for i in range(17)}, "b.shortcut.0": nn.Linear(2, 2)}
     with pytest.raises(ValueError, match=r"no partner layer 'b\.conv1'"):
-        gpm_sample_caps(orphan, "resnet18")
+        gpm_sample_caps(orphan, 100, RESNET_CAPS)

@@ -21,8 +21,6 @@ from clbench.linalg.decompose import (
     principal_angles,
 )
 from clbench.linalg.representations import (
-    GPM_SAMPLE_PRESETS,
-    GpmSamplePreset,
     GramAccumulator,
     capture_representations,
     gpm_sample_caps,
@@ -32,9 +30,7 @@ from clbench.linalg.representations import (
 )
 
 __all__ = [
-    "GPM_SAMPLE_PRESETS",
     "GRAM_RATIO",
-    "GpmSamplePreset",
     "GramAccumulator",
     "capture_representations",
     "choose_route",

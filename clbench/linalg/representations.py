@@ -8,8 +8,7 @@ layer's own kernel size, stride, padding and dilation (METHODS.md, Notation).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 
 import torch
@@ -209,51 +208,33 @@ class GramAccumulator:
         self._handles = []
 
 
-@dataclass(frozen=True)
-class GpmSamplePreset:
-    """GPM's representation sampling for one model (METHODS.md, GPM: Representations).
-
-    ``num_samples`` random training samples go through the model; layer i (in the order of
-    :func:`gpm_sample_caps`) uses the first ``layer_caps[i]`` of them, or all of them
-    when ``layer_caps`` is None.
-    """
-
-    num_samples: int
-    layer_caps: tuple[int, ...] | None
-
-
-GPM_SAMPLE_PRESETS: dict[str, GpmSamplePreset] = {
-    "alexnet": GpmSamplePreset(125, (24, 100, 100, 125, 125)),
-    "resnet18": GpmSamplePreset(100, (10,) * 8 + (50,) * 3 + (100,) * 6),
-    "mlp": GpmSamplePreset(300, None),
-}
-
 _SHORTCUT_SUFFIX = ".shortcut.0"
 
 
-def gpm_sample_caps(layers: Mapping[str, nn.Module], preset: str) -> dict[str, int]:
-    """Map a GPM sample-cap preset onto a model's representation layers, in order.
+def gpm_sample_caps(
+    layers: Mapping[str, nn.Module], num_samples: int, layer_caps: Sequence[int] = ()
+) -> dict[str, int]:
+    """GPM's per-layer sample caps (METHODS.md, GPM: Representations) on a model's layers.
 
-    A shortcut conv named ``<block>.shortcut.0`` sees the same input as ``<block>.conv1``
-    and takes its cap; the other layers take the preset's caps in order (for the reduced
-    ResNet-18 these are the 17 convs: stem ``conv1``, then each block's conv1 and conv2).
+    ``num_samples`` random training samples go through the model; with no ``layer_caps``
+    every layer uses all of them. Otherwise the caps apply in order to the layers that are
+    not shortcuts (for the reduced ResNet-18: stem ``conv1``, then each block's conv1 and
+    conv2, 17 in all), and a shortcut conv named ``<block>.shortcut.0``, which sees the
+    same input as ``<block>.conv1``, takes that layer's cap.
     """
-    if preset not in GPM_SAMPLE_PRESETS:
-        raise ValueError(f"unknown GPM preset {preset!r}; valid: {', '.join(GPM_SAMPLE_PRESETS)}")
-    spec = GPM_SAMPLE_PRESETS[preset]
-    if spec.layer_caps is None:
-        return dict.fromkeys(layers, spec.num_samples)
+    if not layer_caps:
+        return dict.fromkeys(layers, num_samples)
     main = [name for name in layers if not name.endswith(_SHORTCUT_SUFFIX)]
-    if len(main) != len(spec.layer_caps):
+    if len(main) != len(layer_caps):
         raise ValueError(
-            f"preset {preset!r} has {len(spec.layer_caps)} layer caps but the model has "
+            f"{len(layer_caps)} layer caps given but the model has "
             f"{len(main)} non-shortcut representation layers"
         )
-    caps = dict(zip(main, spec.layer_caps, strict=True))
+    caps = dict(zip(main, layer_caps, strict=True))
     for name in layers:
         if name.endswith(_SHORTCUT_SUFFIX):
             partner = name.removesuffix(_SHORTCUT_SUFFIX) + ".conv1"
             if partner not in caps:
                 raise ValueError(f"shortcut layer {name!r} has no partner layer {partner!r}")
             caps[name] = caps[partner]
-    return {name: caps[name] for name in layers}
+    return {name: min(caps[name], num_samples) for name in layers}

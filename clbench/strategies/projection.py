@@ -1,0 +1,185 @@
+"""Machinery shared by the gradient-projection family (GPM, SGP, TRGP, DFGP; METHODS.md).
+
+A `GradientProjection` plugin keeps a `BasisMemory` per layer. After backward on every task but
+the first, it removes from each projected weight's gradient its component in the kept basis
+(g <- g - g M diag(scale) M^T), and zeroes the gradients of the other shared parameters (BatchNorm's
+gamma and beta: learned on task 0, frozen afterwards); task-specific heads are never touched. After
+each task it captures the layers' representations from the restored model in eval mode, on a
+random subset of the task's training data, and hands them to the memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+from avalanche.core import SupervisedPlugin
+from avalanche.models import avalanche_forward
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Subset
+
+from clbench.errors import ConfigError
+from clbench.linalg import (
+    capture_representations,
+    gpm_extend_basis,
+    gpm_initial_basis,
+    gpm_sample_caps,
+    project_out,
+    representation_layers,
+)
+from clbench.params import require
+
+
+def projected_layers(model: nn.Module) -> dict[str, nn.Module]:
+    """Layers whose weight gradients are projected: the representation layers and, in a model
+    with one shared head (PMNIST), that head too, as GPM's PMNIST network does. Task-specific
+    heads are never projected."""
+    layers = representation_layers(model)
+    heads = getattr(model, "heads", None)
+    if heads is not None and len(heads) == 1:
+        layers["heads.0"] = heads[0]
+    return layers
+
+
+def layer_thresholds(
+    base: Sequence[float], increment: float, task: int, names: Sequence[str]
+) -> dict[str, float]:
+    """Per-layer energy thresholds for `task`: one value for all layers or one per layer, plus
+    `increment` per task (GPM on CIFAR-100: 0.97 + 0.003 t), capped at 1."""
+    if len(base) not in (1, len(names)):
+        raise ConfigError(
+            f"threshold has {len(base)} values but the model has {len(names)} projected layers "
+            f"({', '.join(names)}); give one value or one per layer"
+        )
+    values = list(base) * len(names) if len(base) == 1 else list(base)
+    return {name: min(v + increment * task, 1.0) for name, v in zip(names, values, strict=True)}
+
+
+@dataclass
+class ProjectionParams:
+    """Parameters every member of the family shares (METHODS.md, GPM). Defaults: GPM on
+    CIFAR-100, except `layer_caps`, which depend on the model (the presets set AlexNet's).
+
+    threshold: energy threshold eps, one value for all layers or one per projected layer.
+    threshold_increment: added to every threshold per task (eps_t = eps + increment * t).
+    samples: random training samples of a task whose representations update the memory.
+    layer_caps: how many of those samples each layer uses, in layer order (empty: all); a ResNet
+        shortcut takes the cap of its block's first conv.
+    """
+
+    threshold: tuple[float, ...] = (0.97,)
+    threshold_increment: float = 0.003
+    samples: int = 125
+    layer_caps: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        require(len(self.threshold) >= 1, "threshold needs at least one value")
+        for value in self.threshold:
+            require(0 < value <= 1, f"threshold value {value} must lie in (0, 1]")
+        require(self.threshold_increment >= 0, "threshold_increment must be >= 0")
+        require(self.samples >= 1, f"samples={self.samples} must be >= 1")
+        require(all(c >= 1 for c in self.layer_caps), "layer_caps must all be >= 1")
+
+
+class BasisMemory(Protocol):
+    """What a projection method remembers per layer and how it grows after each task."""
+
+    def update(self, task: int, representations: dict[str, Tensor]) -> None: ...
+
+    def projector(self, name: str) -> tuple[Tensor, Tensor | None] | None:
+        """(M, scale) of a layer, None where it has no basis yet; scale None means all ones."""
+
+    def kept_bytes(self) -> int: ...
+
+    def sizes(self) -> dict[str, int]: ...
+
+
+class GPMMemory:
+    """GPM's bases (METHODS.md, GPM): M from the energy rule on task 0, grown by the residual
+    rule afterwards; stored in float32 like the reference's, updated in float64."""
+
+    def __init__(self, params: ProjectionParams) -> None:
+        self.params = params
+        self.bases: dict[str, Tensor] = {}
+
+    def thresholds(self, task: int, names: Sequence[str]) -> dict[str, float]:
+        return layer_thresholds(self.params.threshold, self.params.threshold_increment, task, names)
+
+    def update(self, task: int, representations: dict[str, Tensor]) -> None:
+        for name, eps in self.thresholds(task, list(representations)).items():
+            R = representations[name]
+            if name in self.bases:
+                M, _ = gpm_extend_basis(R, self.bases[name], eps)
+            else:
+                M = gpm_initial_basis(R, eps)
+            self.bases[name] = M.to(R.dtype)
+
+    def projector(self, name: str) -> tuple[Tensor, Tensor | None] | None:
+        basis = self.bases.get(name)
+        return None if basis is None or basis.shape[1] == 0 else (basis, None)
+
+    def kept_bytes(self) -> int:
+        return sum(b.numel() * b.element_size() for b in self.bases.values())
+
+    def sizes(self) -> dict[str, int]:
+        return {name: basis.shape[1] for name, basis in self.bases.items()}
+
+
+class GradientProjection(SupervisedPlugin):
+    """Projects gradients out of a `BasisMemory` and grows it after each task (module docstring)."""
+
+    def __init__(self, memory: BasisMemory, params: ProjectionParams) -> None:
+        super().__init__()
+        self.memory = memory
+        self.params = params
+        self.task = 0
+
+    def after_backward(self, strategy, **kwargs) -> None:
+        if self.task == 0:
+            return
+        model = strategy.model
+        with torch.no_grad():
+            for name, layer in projected_layers(model).items():
+                projector = self.memory.projector(name)
+                grad = layer.weight.grad
+                if projector is None or grad is None:
+                    continue
+                basis, scale = projector
+                flat = grad.view(grad.shape[0], -1)
+                flat.copy_(project_out(flat, basis, scale))
+            for name, param in model.named_parameters():
+                if param.dim() == 1 and not name.startswith("heads.") and param.grad is not None:
+                    param.grad.zero_()
+
+    def after_training_exp(self, strategy, **kwargs) -> None:
+        representations = self.collect(strategy)
+        self.memory.update(self.task, representations)
+        self.task += 1
+
+    def collect(self, strategy) -> dict[str, Tensor]:
+        """Representations of the projected layers from `samples` random training samples of the
+        task just trained, through the (restored) model in eval mode."""
+        model = strategy.model
+        dataset = strategy.experience.dataset
+        chosen = torch.randperm(len(dataset))[: self.params.samples].tolist()
+        x, _, t = next(iter(DataLoader(Subset(dataset, chosen), batch_size=len(chosen))))
+        x, t = x.to(strategy.device), t.to(strategy.device)
+        layers = projected_layers(model)
+        caps = gpm_sample_caps(layers, len(chosen), self.params.layer_caps)
+        was_training = model.training
+        model.eval()
+        try:
+            return capture_representations(
+                model, lambda: avalanche_forward(model, x, t), layers, caps
+            )
+        finally:
+            model.train(was_training)
+
+    def kept_bytes(self) -> int:
+        return self.memory.kept_bytes()
+
+    def task_report(self) -> dict[str, Any]:
+        """Basis size of every layer after the task just trained (for the result file)."""
+        return {"basis_sizes": self.memory.sizes()}

@@ -1,0 +1,35 @@
+"""The GPM/SGP claims of the README on real offline data, 3 seeds (the `gpm-sgp` suite)."""
+
+import statistics
+
+import pytest
+
+from clbench.store import read_result
+from clbench.sweep import expand, load_suite, run_sweep
+
+
+@pytest.fixture(scope="module")
+def bwt(tmp_path_factory):
+    """Mean BWT over the 3 seeds per (benchmark, strategy)."""
+    results = tmp_path_factory.mktemp("gpm-sgp")
+    summary = run_sweep(expand(load_suite("gpm-sgp")), results, say=lambda message: None)
+    assert not summary.failed
+    values: dict[tuple[str, str], list[float]] = {}
+    for path in results.glob("*.json"):
+        result = read_result(path)
+        key = (result["spec"]["benchmark"], result["spec"]["strategy"])
+        values.setdefault(key, []).append(result["metrics"]["bwt"])
+    assert all(len(v) == 3 for v in values.values()) and len(values) == 6
+    return {key: statistics.mean(v) for key, v in values.items()}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["gpm", "sgp"])
+def test_projection_keeps_split_mnist_bwt_above_minus_two_points(bwt, strategy):
+    assert bwt[("split-mnist5k", strategy)] > -0.02
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["gpm", "sgp"])
+def test_projection_beats_naive_bwt_by_five_points_on_pmnist5k(bwt, strategy):
+    assert bwt[("pmnist5k", strategy)] >= bwt[("pmnist5k", "naive")] + 0.05

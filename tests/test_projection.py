@@ -1,0 +1,197 @@
+"""Properties of the shared gradient-projection machinery and of GPM and SGP."""
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+from avalanche.core import SupervisedPlugin
+
+from baselines.gpm import GPMParams, gpm
+from baselines.sgp import SGPMemory, SGPParams
+from clbench.errors import ConfigError
+from clbench.models import ModelParams, build_model
+from clbench.runner import RunSpec, run
+from clbench.strategies import STRATEGIES, StrategyBuild, register_strategy
+from clbench.strategies.projection import (
+    GPMMemory,
+    GradientProjection,
+    layer_thresholds,
+    projected_layers,
+)
+
+
+def orthonormal(d: int, k: int, seed: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.linalg.qr(torch.randn(d, k, generator=gen)).Q
+
+
+def model_with_grads(name="small-cnn", shape=(1, 8, 8), heads=3, seed=0):
+    torch.manual_seed(seed)
+    model = build_model(name, shape, heads, 2, ModelParams())
+    for p in model.parameters():
+        p.grad = torch.randn_like(p)
+    return model
+
+
+def plugin_at_task_1(memory, params, model):
+    plugin = GradientProjection(memory, params)
+    for name, layer in projected_layers(model).items():
+        d = layer.weight[0].numel()
+        memory.bases[name] = orthonormal(d, d // 3, seed=len(name))
+    plugin.task = 1
+    return plugin
+
+
+def flat(layer):
+    return layer.weight.grad.view(layer.weight.shape[0], -1)
+
+
+def test_gpm_gradients_have_no_component_in_the_kept_basis():
+    model = model_with_grads()
+    params = GPMParams(threshold=(0.97,), layer_caps=())
+    memory = GPMMemory(params)
+    plugin = plugin_at_task_1(memory, params, model)
+    before = {n: flat(layer).clone() for n, layer in projected_layers(model).items()}
+    heads_before = [h.weight.grad.clone() for h in model.heads]
+    plugin.after_backward(SimpleNamespace(model=model))
+    for name, layer in projected_layers(model).items():
+        M = memory.bases[name]
+        assert float((flat(layer) @ M).abs().max()) < 1e-5
+        # the part orthogonal to M is untouched
+        residual = before[name] - before[name] @ M @ M.T
+        torch.testing.assert_close(flat(layer), residual, atol=1e-5, rtol=1e-5)
+    for head, grad in zip(model.heads, heads_before, strict=True):
+        torch.testing.assert_close(head.weight.grad, grad)  # task heads are never projected
+    for name, p in model.named_parameters():
+        if p.dim() == 1 and not name.startswith("heads."):
+            assert (p.grad == 0).all(), name  # BatchNorm frozen after task 0
+
+
+def test_nothing_changes_on_task_0():
+    model = model_with_grads()
+    grads = [p.grad.clone() for p in model.parameters()]
+    params = GPMParams(layer_caps=())
+    plugin = GradientProjection(GPMMemory(params), params)
+    plugin.after_backward(SimpleNamespace(model=model))
+    for p, g in zip(model.parameters(), grads, strict=True):
+        torch.testing.assert_close(p.grad, g)
+
+
+def test_sgp_scales_the_component_along_each_basis_vector_by_one_minus_lambda():
+    model = model_with_grads()
+    params = SGPParams(layer_caps=())
+    memory = SGPMemory(params)
+    plugin = plugin_at_task_1(memory, params, model)
+    for name, basis in memory.bases.items():
+        memory.importance[name] = torch.linspace(0.0, 1.0, basis.shape[1])
+    before = {n: flat(layer).clone() for n, layer in projected_layers(model).items()}
+    plugin.after_backward(SimpleNamespace(model=model))
+    for name, layer in projected_layers(model).items():
+        M, lam = memory.bases[name], memory.importance[name]
+        torch.testing.assert_close(
+            flat(layer) @ M, (before[name] @ M) * (1 - lam), atol=1e-5, rtol=1e-4
+        )
+        P_out = torch.eye(M.shape[0]) - M @ M.T  # onto the complement of span(M)
+        torch.testing.assert_close(flat(layer) @ P_out, before[name] @ P_out, atol=1e-5, rtol=1e-4)
+
+
+def test_sgp_with_all_importances_one_is_gpm():
+    gpm_model, sgp_model = model_with_grads(seed=1), model_with_grads(seed=1)
+    gpm_params, sgp_params = GPMParams(layer_caps=()), SGPParams(layer_caps=())
+    gpm_plugin = plugin_at_task_1(GPMMemory(gpm_params), gpm_params, gpm_model)
+    sgp_memory = SGPMemory(sgp_params)
+    sgp_plugin = plugin_at_task_1(sgp_memory, sgp_params, sgp_model)
+    for name, basis in sgp_memory.bases.items():
+        sgp_memory.importance[name] = torch.ones(basis.shape[1])
+    gpm_plugin.after_backward(SimpleNamespace(model=gpm_model))
+    sgp_plugin.after_backward(SimpleNamespace(model=sgp_model))
+    for a, b in zip(gpm_model.parameters(), sgp_model.parameters(), strict=True):
+        torch.testing.assert_close(a.grad, b.grad)
+
+
+def test_a_single_shared_head_is_projected_task_heads_are_not():
+    single = build_model("mlp", (1, 28, 28), 1, 10, ModelParams())
+    multi = build_model("mlp", (1, 28, 28), 3, 10, ModelParams())
+    assert list(projected_layers(single)) == ["backbone.net.1", "backbone.net.3", "heads.0"]
+    assert list(projected_layers(multi)) == ["backbone.net.1", "backbone.net.3"]
+
+
+def test_basis_sizes_and_bytes_follow_the_energy_rule_by_hand():
+    """Layer "a" (d = 4) sees data with energies 0.6, 0.3, 0.08, 0.02 along e1..e4."""
+    params = GPMParams(threshold=(0.95,), threshold_increment=0.0, layer_caps=())
+    memory = GPMMemory(params)
+    energies = torch.tensor([0.6, 0.3, 0.08, 0.02], dtype=torch.float64)
+    R = torch.diag(energies.sqrt()).float()  # d x n with n = 4
+    memory.update(0, {"a": R})
+    # cumulative energy 0.6, 0.9, 0.98, 1.0: two values below 0.95 -> r = 2
+    assert memory.sizes() == {"a": 2} and memory.kept_bytes() == 4 * 2 * 4
+    # Task 1: data along e3 only. acc = (1 - 1) / 1 = 0 < 0.95 -> add e3 (energy 1.0).
+    memory.update(1, {"a": torch.tensor([[0.0], [0.0], [2.0], [0.0]])})
+    assert memory.sizes() == {"a": 3}
+    M = memory.bases["a"]
+    torch.testing.assert_close(M.T @ M, torch.eye(3), atol=1e-6, rtol=0)
+    assert abs(float(M[2, 2])) == pytest.approx(1.0)
+    # Task 2: data already inside span(M): nothing to add.
+    memory.update(2, {"a": torch.tensor([[1.0], [1.0], [1.0], [0.0]])})
+    assert memory.sizes() == {"a": 3}
+
+
+def test_thresholds_per_layer_with_increment():
+    assert layer_thresholds((0.97,), 0.003, 2, ["a", "b"]) == pytest.approx(
+        {"a": 0.976, "b": 0.976}
+    )
+    assert layer_thresholds((0.95, 0.99), 0.0, 5, ["a", "b"]) == {"a": 0.95, "b": 0.99}
+    assert layer_thresholds((0.999,), 0.003, 3, ["a"]) == {"a": 1.0}
+    with pytest.raises(ConfigError, match="threshold has 2 values but the model has 3 projected"):
+        layer_thresholds((0.9, 0.9), 0.0, 0, ["a", "b", "c"])
+    with pytest.raises(ConfigError, match=r"threshold value 1.5 must lie in \(0, 1\]"):
+        GPMParams(threshold=(1.5,))
+
+
+class Snapshots(SupervisedPlugin):
+    """Weights and bases after every task (runs after the projection plugin has updated)."""
+
+    def __init__(self, projection):
+        super().__init__()
+        self.projection = projection
+        self.weights, self.bases = [], []
+
+    def after_training_exp(self, strategy, **kwargs):
+        layers = projected_layers(strategy.model)
+        self.weights.append({n: m.weight.detach().clone() for n, m in layers.items()})
+        self.weights[-1]["bn"] = [
+            p.detach().clone()
+            for n, p in strategy.model.named_parameters()
+            if p.dim() == 1 and not n.startswith("heads.")
+        ]
+        self.bases.append({n: b.clone() for n, b in self.projection.memory.bases.items()})
+
+
+def test_whole_task_updates_lie_in_the_complement_of_the_previous_basis():
+    """Plain SGD over projected gradients: W_t - W_{t-1} has no component in span(M_{t-1}), and
+    BatchNorm's parameters stay as task 0 left them."""
+    probes = []
+
+    def probed(model, params: GPMParams) -> StrategyBuild:
+        built = gpm(model, params)
+        probes.append(Snapshots(built.plugins[0]))
+        return StrategyBuild(plugins=[*built.plugins, probes[-1]])
+
+    register_strategy("test-probed", probed)
+    try:
+        overrides = {"protocol": {"epochs": 3}, "test-probed": {"threshold": "0.9"}}
+        run(RunSpec("split-digits", "test-probed", model="small-cnn", overrides=overrides))
+    finally:
+        STRATEGIES.unregister("test-probed")
+    probe = probes[0]
+    checked = 0
+    for t in range(1, 5):
+        for name, basis in probe.bases[t - 1].items():
+            delta = (probe.weights[t][name] - probe.weights[t - 1][name]).flatten(1)
+            assert delta.norm() > 0, (t, name)  # the layer did learn
+            leak = (delta @ basis).norm() / delta.norm()
+            assert leak < 1e-4, (t, name, float(leak))
+            checked += basis.shape[1] > 0
+        for before, after in zip(probe.weights[t - 1]["bn"], probe.weights[t]["bn"], strict=True):
+            torch.testing.assert_close(before, after, rtol=0, atol=0)
+    assert checked >= 4 * 3
