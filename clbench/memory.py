@@ -14,10 +14,11 @@ from collections.abc import Iterable, Iterator
 import torch
 from avalanche.benchmarks.utils import AvalancheDataset
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 
-def _sample_bytes(dataset: AvalancheDataset) -> int:
+def dataset_bytes(dataset: Dataset) -> int:
+    """Bytes of a stored dataset: its length times the size of one sample's tensors."""
     if len(dataset) == 0:
         return 0
     first = dataset[0]
@@ -50,7 +51,7 @@ class _Counter:
             for t in [*obj.parameters(), *obj.buffers()]:
                 self.tensor(t)
         elif isinstance(obj, AvalancheDataset):
-            self.total += _sample_bytes(obj)
+            self.total += dataset_bytes(obj)
         elif isinstance(obj, DataLoader | Iterator):
             return
         elif isinstance(obj, dict):

@@ -1,4 +1,8 @@
-"""Suites: benchmarks x strategies x seeds, expanded into run specs and run in turn.
+"""Suites: benchmarks x strategies x seeds x parameter grids, expanded into run specs.
+
+A suite file holds `benchmarks`, `strategies` (a list or "all"), `seeds`, optional `overrides`
+(`{owner = {field = value}}`) and an optional `grid` (`{"owner.field" = [values]}`); every grid
+entry multiplies the runs of the strategy it names (or of all, for `protocol` and `model`).
 
 A run whose valid result file exists is skipped, so an interrupted sweep resumes where it stopped.
 A run that fails is recorded in `<name>.failed.json` with its error and the sweep goes on.
@@ -6,6 +10,7 @@ A run that fails is recorded in `<name>.failed.json` with its error and the swee
 
 from __future__ import annotations
 
+import itertools
 import tomllib
 import traceback
 from collections.abc import Callable
@@ -15,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from clbench.errors import ClbenchError, ConfigError
+from clbench.params import parse_assignment
 from clbench.runner import RunSpec, resolve, run
 from clbench.store import read_result, write_json_atomic
 from clbench.strategies import STRATEGIES
 
-SUITE_KEYS = {"benchmarks", "strategies", "seeds", "overrides"}
+SUITE_KEYS = {"benchmarks", "strategies", "seeds", "overrides", "grid"}
 
 
 def shipped_suites() -> list[str]:
@@ -62,19 +68,23 @@ def expand(suite: dict[str, Any], data_root: str = "data", device: str = "cpu") 
     if strategies == "all":
         strategies = [name for name, _ in STRATEGIES.items()]
     overrides = suite.get("overrides", {})
-    return [
-        RunSpec(
-            benchmark=benchmark,
-            strategy=strategy,
-            seed=seed,
-            device=device,
-            data_root=data_root,
-            overrides={k: v for k, v in overrides.items() if k in ("protocol", "model", strategy)},
-        )
-        for benchmark in suite.get("benchmarks", [])
-        for strategy in strategies
-        for seed in suite.get("seeds", [0])
+    grid = [
+        (parse_assignment(f"{key}=")[:2], values) for key, values in suite.get("grid", {}).items()
     ]
+    specs = []
+    for benchmark in suite.get("benchmarks", []):
+        for strategy in strategies:
+            owners = ("protocol", "model", strategy)
+            axes = [(key, values) for key, values in grid if key[0] in owners]
+            for combination in itertools.product(*(values for _, values in axes)):
+                chosen = {k: dict(v) for k, v in overrides.items() if k in owners}
+                for ((owner, name), _), value in zip(axes, combination, strict=True):
+                    chosen.setdefault(owner, {})[name] = value
+                specs += [
+                    RunSpec(benchmark, strategy, seed, None, device, data_root, True, chosen)
+                    for seed in suite.get("seeds", [0])
+                ]
+    return specs
 
 
 @dataclass

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from clbench.errors import ConfigError
-from clbench.runner import RunSpec
+from clbench.runner import RunSpec, resolve
 from clbench.strategies import STRATEGIES
 from clbench.sweep import expand, load_suite, run_sweep
 
@@ -24,7 +24,7 @@ def test_suite_errors_name_what_is_valid(tmp_path):
         load_suite("nope")
     bad = tmp_path / "bad.toml"
     bad.write_text('benchmarks = ["split-digits"]\nseed = [1]\n')
-    with pytest.raises(ConfigError, match="unknown key 'seed'; valid: benchmarks, overrides"):
+    with pytest.raises(ConfigError, match="unknown key 'seed'; valid: benchmarks, grid, overrides"):
         load_suite(str(bad))
 
 
@@ -41,3 +41,25 @@ def test_failed_runs_are_recorded_and_finished_runs_are_skipped(tmp_path):
     assert "MissingDataError: CIFAR-100 not found" in json.loads(failure.read_text())["error"]
     second = run_sweep(specs, tmp_path / "runs", say=messages.append)
     assert second.skipped == first.done and len(second.failed) == 1
+
+
+def test_grids_multiply_only_the_runs_of_the_strategy_they_name(tmp_path):
+    suite = tmp_path / "grid.toml"
+    suite.write_text(
+        'benchmarks = ["split-digits"]\nstrategies = ["naive", "ness"]\nseeds = [0, 1]\n'
+        "overrides = { protocol = { epochs = 2 } }\n"
+        'grid = { "ness.eps1" = [0.001, 0.01], "protocol.lr" = [0.1, 0.2] }\n'
+    )
+    specs = expand(load_suite(str(suite)))
+    naive = [s for s in specs if s.strategy == "naive"]
+    ness = [s for s in specs if s.strategy == "ness"]
+    assert len(naive) == 2 * 2 and len(ness) == 2 * 2 * 2
+    assert {(s.overrides["ness"]["eps1"], s.overrides["protocol"]["lr"]) for s in ness} == {
+        (0.001, 0.1),
+        (0.001, 0.2),
+        (0.01, 0.1),
+        (0.01, 0.2),
+    }
+    assert all(s.overrides["protocol"]["epochs"] == 2 for s in specs)
+    names = {resolve(s).name for s in specs}
+    assert len(names) == len(specs)  # every grid point is its own result file

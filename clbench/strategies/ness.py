@@ -1,0 +1,161 @@
+"""NESS: learning in the null space of small singular values (Pham, Vepakomma & Horvath, CPAL 2026;
+METHODS.md, NESS).
+
+Task 0 trains the whole network. At the start of every later task, for every Linear/Conv2d layer
+except task heads (a single shared head counts as a layer, as in the projection family):
+
+1. merge the previous task's adapter into W and unwrap the layer;
+2. G = sum x x^T over the layer's inputs on the data of all previous tasks, through the current
+   network in eval mode (conv inputs unfolded into patches);
+3. eigen-decompose G, clamp its eigenvalues at 0, sigma = sqrt(eigenvalues);
+4. eps_tol = eps1 * sum(sigma); B = eigenvectors of the r eigenvalues with sigma <= eps_tol;
+5. wrap the layer as W + A B^T (W, B frozen; A trainable, from 0); r = 0: no adapter.
+
+Only the adapters' A and the current task's head train after task 0; BatchNorm and every other
+parameter stay frozen. Where the reference code fails, clbench differs: eigenvalues are clamped
+(negative float32 eigenvalues made NaN there), the statistics cover every past task (the reference
+kept task 0's alone on 5-datasets), and SAM takes its rho explicitly.
+
+Bound on the interference (tested): let X_j be task j's inputs to a layer when its basis was
+built (columns of G) and sigma_i the singular values of [X_0 ... X_{t-1}]. Since B spans the
+eigenvectors with sigma_i <= eps_tol and X_j's columns are among those of G,
+    ||A B^T X_j||_F <= ||A||_2 ||B^T X_j||_F <= ||A||_2 sqrt(sum_{i in null} sigma_i^2)
+                    <= ||A||_2 sqrt(r) eps1 sum_i sigma_i.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from avalanche.core import SupervisedPlugin
+from avalanche.models import avalanche_forward
+from torch import Tensor, nn
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
+
+from clbench.linalg import GramAccumulator, gram_eigh
+from clbench.memory import dataset_bytes
+from clbench.params import require
+from clbench.strategies.adapters import add_adapter, merge_adapters
+from clbench.strategies.api import StrategyBuild
+from clbench.strategies.projection import projected_layers
+from clbench.strategies.sam import sam_gradient
+
+
+@dataclass
+class NESSParams:
+    """NESS's parameters.
+
+    eps1: relative tolerance of the null space, eps_tol = eps1 * sum(sigma) (0.001 on CIFAR-100
+        and 5-datasets, 0.0005 on MiniImageNet). Large: forgetting; tiny: nothing to learn with.
+    optimizer: `sgdm` (SGD with the protocol's momentum and weight decay, 0.9 and 1e-4 in the
+        CIFAR-100 preset) or `sam` (the same, with SAM's perturbation on task 0 only, as the
+        paper; set protocol.lr to the paper's SAM rate, 0.05 on CIFAR-100).
+    rho: SAM's radius (0.05).
+    source: where the past-task statistics come from. `raw` keeps every past training input and
+        recomputes G through the current network at each task boundary (the paper); `gram` keeps
+        only each layer's d x d Gram matrix, summed over tasks, each task's computed through the
+        network at the end of that task (this project's variant; see the README).
+    gram_batch_size: samples per forward pass while accumulating Gram matrices.
+    """
+
+    eps1: float = 0.001
+    optimizer: Literal["sgdm", "sam"] = "sgdm"
+    rho: float = 0.05
+    source: Literal["raw", "gram"] = "raw"
+    gram_batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        require(0 <= self.eps1 <= 1, f"ness.eps1={self.eps1} must lie in [0, 1]")
+        require(self.rho >= 0, f"ness.rho={self.rho} must be >= 0")
+        require(self.gram_batch_size >= 1, "ness.gram_batch_size must be >= 1")
+
+
+def null_space_basis(gram: Tensor, eps1: float) -> tuple[Tensor, dict[str, float]]:
+    """Steps 3-4: B (d x r, float64) and the spectrum figures of the bound (module docstring)."""
+    U, sigma = gram_eigh(gram)  # clamped at 0, descending
+    eps_tol = eps1 * float(sigma.sum())
+    null = sigma <= eps_tol
+    r = int(null.sum())
+    basis = U[:, U.shape[1] - r :]
+    stats = {
+        "rank": r,
+        "sigma_sum": float(sigma.sum()),
+        "null_energy": float(sigma[null].square().sum()),
+    }
+    return basis, stats
+
+
+class NESSPlugin(SupervisedPlugin):
+    """Builds the null-space adapters at each task boundary (module docstring)."""
+
+    def __init__(self, params: NESSParams) -> None:
+        super().__init__()
+        self.params = params
+        self.task = 0
+        self.past_data: list[Dataset] = []
+        self.grams: dict[str, Tensor] = {}
+        self.spectra: dict[str, dict[str, float]] = {}
+
+    @torch.no_grad()
+    def _accumulate(self, strategy, datasets: list[Dataset]) -> dict[str, Tensor]:
+        model = strategy.model
+        was_training = model.training
+        model.eval()
+        loader = DataLoader(ConcatDataset(datasets), batch_size=self.params.gram_batch_size)
+        with GramAccumulator(model, projected_layers(model)) as accumulator:
+            for x, _, t in loader:
+                avalanche_forward(model, x.to(strategy.device), t.to(strategy.device))
+        model.train(was_training)
+        return accumulator.grams
+
+    def before_training_exp(self, strategy, **kwargs) -> None:
+        if self.task == 0:
+            return
+        model = strategy.model
+        merge_adapters(model)
+        if self.params.source == "raw":
+            grams = self._accumulate(strategy, self.past_data)
+        else:
+            grams = self.grams
+        for p in model.parameters():
+            p.requires_grad_(False)
+        if len(model.heads) > 1:
+            model.heads[self.task].requires_grad_(True)
+        self.spectra = {}
+        for name, layer in projected_layers(model).items():
+            basis, self.spectra[name] = null_space_basis(grams[name], self.params.eps1)
+            if basis.shape[1] > 0:
+                add_adapter(layer, basis)
+
+    def after_backward(self, strategy, **kwargs) -> None:
+        if self.task == 0 and self.params.optimizer == "sam":
+
+            def loss() -> Tensor:
+                output = avalanche_forward(strategy.model, strategy.mb_x, strategy.mb_task_id)
+                return strategy._criterion(output, strategy.mb_y)
+
+            sam_gradient(strategy.model, self.params.rho, loss)
+
+    def after_training_exp(self, strategy, **kwargs) -> None:
+        dataset = strategy.experience.dataset
+        if self.params.source == "raw":
+            self.past_data.append(dataset)
+        else:
+            for name, gram in self._accumulate(strategy, [dataset]).items():
+                self.grams[name] = self.grams[name] + gram if name in self.grams else gram
+        self.task += 1
+
+    def kept_bytes(self) -> int:
+        data = sum(dataset_bytes(d) for d in self.past_data)
+        return data + sum(g.numel() * g.element_size() for g in self.grams.values())
+
+    def task_report(self) -> dict[str, Any]:
+        """Per layer: the null-space rank r, sum(sigma) and the null energy (0 on task 0)."""
+        return {"null_space": self.spectra}
+
+
+def ness(model: nn.Module, params: NESSParams) -> StrategyBuild:
+    """NESS: after task 0, each layer learns only W + A B^T with B the null space of past inputs."""
+    return StrategyBuild(plugins=[NESSPlugin(params)])
