@@ -6,6 +6,7 @@ import pytest
 import torch
 from avalanche.core import SupervisedPlugin
 
+from baselines.dfgp import DFGPParams, dfgp
 from baselines.gpm import GPMParams, gpm
 from baselines.sgp import SGPMemory, SGPParams
 from clbench.errors import ConfigError
@@ -167,14 +168,17 @@ class Snapshots(SupervisedPlugin):
         self.bases.append({n: b.clone() for n, b in self.projection.memory.bases.items()})
 
 
-def test_whole_task_updates_lie_in_the_complement_of_the_previous_basis():
-    """Plain SGD over projected gradients: W_t - W_{t-1} has no component in span(M_{t-1}), and
-    BatchNorm's parameters stay as task 0 left them."""
+@pytest.mark.parametrize("factory", [gpm, dfgp])
+def test_whole_task_updates_lie_in_the_complement_of_the_previous_basis(factory):
+    """Plain SGD over projected gradients (for DFGP: the flatness-ascent gradient, projected):
+    W_t - W_{t-1} has no component in span(M_{t-1}); BatchNorm stays as task 0 left it."""
     probes = []
+    params_type = DFGPParams if factory is dfgp else GPMParams
 
-    def probed(model, params: GPMParams) -> StrategyBuild:
-        built = gpm(model, params)
-        probes.append(Snapshots(built.plugins[0]))
+    def probed(model, params: params_type) -> StrategyBuild:
+        built = factory(model, params)
+        projection = next(p for p in built.plugins if isinstance(p, GradientProjection))
+        probes.append(Snapshots(projection))
         return StrategyBuild(plugins=[*built.plugins, probes[-1]])
 
     register_strategy("test-probed", probed)
@@ -195,3 +199,50 @@ def test_whole_task_updates_lie_in_the_complement_of_the_previous_basis():
         for before, after in zip(probe.weights[t - 1]["bn"], probe.weights[t]["bn"], strict=True):
             torch.testing.assert_close(before, after, rtol=0, atol=0)
     assert checked >= 4 * 3
+
+
+class WeightTrace(SupervisedPlugin):
+    """Every weight after every optimizer step."""
+
+    def __init__(self):
+        super().__init__()
+        self.steps = []
+
+    def after_update(self, strategy, **kwargs):
+        self.steps.append([p.detach().clone() for p in strategy.model.parameters()])
+
+
+def test_dfgp_without_mixup_and_ascent_is_gpm_step_for_step():
+    traces = {}
+
+    def traced(name, factory, params_type):
+        def build(model, params: params_type) -> StrategyBuild:
+            traces[name] = WeightTrace()
+            return StrategyBuild(plugins=[*factory(model, params).plugins, traces[name]])
+
+        return build
+
+    shared = {"threshold": "0.95,0.99", "threshold_increment": "0", "samples": "100"}
+    overrides = {
+        "test-gpm": shared,
+        "test-dfgp": {**shared, "mixup_weight": "0", "rho": "0"},
+    }
+    register_strategy("test-gpm", traced("test-gpm", gpm, GPMParams))
+    register_strategy("test-dfgp", traced("test-dfgp", dfgp, DFGPParams))
+    try:
+        for name in ("test-gpm", "test-dfgp"):
+            run(
+                RunSpec(
+                    "split-digits",
+                    name,
+                    overrides={"protocol": {"epochs": 2}, name: overrides[name]},
+                )
+            )
+    finally:
+        STRATEGIES.unregister("test-gpm")
+        STRATEGIES.unregister("test-dfgp")
+    gpm_steps, dfgp_steps = traces["test-gpm"].steps, traces["test-dfgp"].steps
+    assert len(gpm_steps) == len(dfgp_steps) > 100
+    for step, (a, b) in enumerate(zip(gpm_steps, dfgp_steps, strict=True)):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert torch.equal(x, y), (step, i, float((x - y).abs().max()))

@@ -16,18 +16,18 @@ def sam_gradient(model: nn.Module, rho: float, loss_at_current_batch: Callable[[
 
     `g` are the gradients present (over every parameter that has one). The loss is recomputed by
     `loss_at_current_batch()` at the perturbed weights and back-propagated; the weights are then
-    restored, so the optimizer steps from w with the sharpness-aware gradient.
+    restored bit for bit, so the optimizer steps from w with the sharpness-aware gradient.
     """
     params = [p for p in model.parameters() if p.grad is not None]
     if not params or rho == 0:
         return
     with torch.no_grad():
         norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params]))
-        shifts = [p.grad * (rho / (norm + 1e-12)) for p in params]
-        for p, shift in zip(params, shifts, strict=True):
-            p.add_(shift)
+        saved = [p.detach().clone() for p in params]
+        for p in params:
+            p.add_(p.grad, alpha=rho / (float(norm) + 1e-12))
             p.grad = None
     loss_at_current_batch().backward()
-    with torch.no_grad():
-        for p, shift in zip(params, shifts, strict=True):
-            p.sub_(shift)
+    with torch.no_grad():  # copied back, not shifted back: (w + e) - e need not be w in floats
+        for p, original in zip(params, saved, strict=True):
+            p.copy_(original)
