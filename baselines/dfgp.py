@@ -83,6 +83,10 @@ class FlatnessAscent(SupervisedPlugin):
             strategy, self.lam
         )
 
+    def kept_bytes(self) -> int:
+        """Nothing is kept between tasks (the mixing weights live for one step)."""
+        return 0
+
     def after_backward(self, strategy, **kwargs) -> None:
         lam = self.lam.detach()
         grad = self.lam.grad

@@ -199,16 +199,7 @@ def load_notmnist(root: Path) -> ImageArrays:
     pickled dict with 'features' (uint8, N x 1 x 32 x 32: notMNIST_small resized to 32 px)
     and 'labels' (integers 0..9). Images are returned as N x 1 x 32 x 32, already 32 px.
     """
-    layout = _LAYOUTS["notmnist"]
-    root = Path(root)
-    _ensure(layout, root, download=False, fetch=None)
-    splits = []
-    for name in layout.files:
-        path = root / layout.folder / name
-        entry = _read_pickle(path)
-        x = _checked_images(_as_array(_field(entry, "features", path), path), (1, 32, 32), path)
-        splits += [x, _checked_labels(_field(entry, "labels", path), len(x), 10, path)]
-    return ImageArrays(*splits)
+    return _user_pickles("notmnist", root, "features", (1, 32, 32), 10)
 
 
 def load_miniimagenet(root: Path) -> ImageArrays:
@@ -219,16 +210,26 @@ def load_miniimagenet(root: Path) -> ImageArrays:
     'labels' (a list or array of class indices 0..99), as written by ACL's
     ``data/split_miniimagenet.py`` (500 train and 100 test images per class).
     """
-    layout = _LAYOUTS["miniimagenet"]
+    return _user_pickles("miniimagenet", root, "images", (84, 84, 3), 100)
+
+
+def _user_pickles(
+    key: str, root: Path, image_field: str, image_shape: tuple[int, ...], n_classes: int
+) -> ImageArrays:
+    """Train and test pickles of a user-provided dataset: dicts of images and labels. Images
+    given channels-last (H x W x C) are returned N x C x H x W."""
+    layout = _LAYOUTS[key]
     root = Path(root)
     _ensure(layout, root, download=False, fetch=None)
     splits = []
     for name in layout.files:
         path = root / layout.folder / name
         entry = _read_pickle(path)
-        x = _checked_images(_as_array(_field(entry, "images", path), path), (84, 84, 3), path)
-        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-        splits += [x, _checked_labels(_field(entry, "labels", path), len(x), 100, path)]
+        x = _checked_images(_as_array(_field(entry, image_field, path), path), image_shape, path)
+        if image_shape[-1] == 3:
+            x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        labels = _checked_labels(_field(entry, "labels", path), len(x), n_classes, path)
+        splits += [x, labels]
     return ImageArrays(*splits)
 
 

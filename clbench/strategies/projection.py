@@ -18,6 +18,7 @@ import torch
 from avalanche.core import SupervisedPlugin
 from avalanche.models import avalanche_forward
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 from torch.utils.data import DataLoader, Subset
 
 from clbench.errors import ConfigError
@@ -41,6 +42,23 @@ def projected_layers(model: nn.Module) -> dict[str, nn.Module]:
     if heads is not None and len(heads) == 1:
         layers["heads.0"] = heads[0]
     return layers
+
+
+def weight_parameter(layer: nn.Module) -> nn.Parameter:
+    """The trainable weight tensor of a layer: its own weight, or the original weight underneath
+    a parametrization (TRGP's scaled weight), whose gradient is the one to project."""
+    if parametrize.is_parametrized(layer, "weight"):
+        return layer.parametrizations.weight.original
+    return layer.weight
+
+
+def sample_task_batch(strategy, n: int) -> tuple[Tensor, Tensor, Tensor]:
+    """(x, y, task labels) of `n` random training samples of the current experience (all of
+    them when it has fewer), drawn with the run's seeded global generator, on the device."""
+    dataset = strategy.experience.dataset
+    chosen = torch.randperm(len(dataset))[:n].tolist()
+    x, y, t = next(iter(DataLoader(Subset(dataset, chosen), batch_size=len(chosen))))
+    return x.to(strategy.device), y.to(strategy.device), t.to(strategy.device)
 
 
 def layer_thresholds(
@@ -143,7 +161,7 @@ class GradientProjection(SupervisedPlugin):
         with torch.no_grad():
             for name, layer in projected_layers(model).items():
                 projector = self.memory.projector(name)
-                grad = layer.weight.grad
+                grad = weight_parameter(layer).grad
                 if projector is None or grad is None:
                     continue
                 basis, scale = projector
@@ -162,12 +180,9 @@ class GradientProjection(SupervisedPlugin):
         """Representations of the projected layers from `samples` random training samples of the
         task just trained, through the (restored) model in eval mode."""
         model = strategy.model
-        dataset = strategy.experience.dataset
-        chosen = torch.randperm(len(dataset))[: self.params.samples].tolist()
-        x, _, t = next(iter(DataLoader(Subset(dataset, chosen), batch_size=len(chosen))))
-        x, t = x.to(strategy.device), t.to(strategy.device)
+        x, _, t = sample_task_batch(strategy, self.params.samples)
         layers = projected_layers(model)
-        caps = gpm_sample_caps(layers, len(chosen), self.params.layer_caps)
+        caps = gpm_sample_caps(layers, len(x), self.params.layer_caps)
         was_training = model.training
         model.eval()
         try:

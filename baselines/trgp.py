@@ -1,0 +1,210 @@
+"""Trust region gradient projection (Lin et al., ICLR 2022; METHODS.md, TRGP).
+
+Model transform: every projected layer's weight is parametrized as
+    W~ = W + sum over the selected old tasks j of  W S_j (Q_j - I) S_j^T,
+with S_j (d x r_j) task j's stored basis for the layer and Q_j (r_j x r_j) a scale matrix that
+starts at I for each new task; a layer with no selected task uses W. Every task's selections and
+trained Q's are kept; `active` chooses whose apply, so evaluating old task j uses task j's own.
+
+Plugin, at the start of every task t >= 1: one backward pass of the current task's loss on
+`trust_samples` of its training samples gives each layer's weight gradient G; for every old task j,
+p_j = ||G S_j S_j^T||_F, and task j is in the trust region when p_j > trust_threshold * ||G||_F;
+the (at most) `max_selected` tasks of the trust region with the largest p_j get scales (t = 1:
+task 0 alone can). W then trains under GPM's projection with the global basis M (the shared
+`GradientProjection`); the Q's of the current task train unprojected, with the protocol's
+learning rate and no weight decay (the family's protocol has none). After each task the memory
+grows by TRGP's rule (`trgp_extend_basis`: old and new directions ranked together, with `>=` where
+the reference's `> r_pre` dropped a column). As everywhere in the family, BatchNorm freezes after
+task 0 (the reference's CIFAR script kept training it: a bug), and gradients are read only where
+they exist (the reference read `weight.grad` in forward, which fails when it is None).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from avalanche.core import SupervisedPlugin
+from avalanche.models import avalanche_forward
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+
+from clbench.linalg import trgp_extend_basis
+from clbench.params import require
+from clbench.strategies import StrategyBuild
+from clbench.strategies.projection import (
+    GPMMemory,
+    GradientProjection,
+    ProjectionParams,
+    projected_layers,
+    sample_task_batch,
+    weight_parameter,
+)
+
+
+@dataclass
+class TRGPParams(ProjectionParams):
+    """TRGP's parameters: GPM's (`ProjectionParams`, same thresholds and samples) plus
+    trust_samples: current-task samples of the trust-region backward pass (125 AlexNet, 500 ResNet);
+    trust_threshold: task j is in the trust region when p_j > trust_threshold * ||G||_F (0.5);
+    max_selected: how many old tasks of the trust region get scales per layer (2)."""
+
+    trust_samples: int = 125
+    trust_threshold: float = 0.5
+    max_selected: int = 2
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.trust_samples >= 1, f"trgp.trust_samples={self.trust_samples} must be >= 1")
+        require(self.trust_threshold >= 0, "trgp.trust_threshold must be >= 0")
+        require(self.max_selected >= 0, f"trgp.max_selected={self.max_selected} must be >= 0")
+
+
+class TaskScaledWeight(nn.Module):
+    """The parametrization W -> W + sum_j W S_j (Q_j - I) S_j^T for the active task's selection."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.selections: dict[int, list[int]] = {}
+        self.scales = nn.ParameterDict()
+        self.active: int | None = None
+
+    def configure(self, task: int, bases: dict[int, Tensor]) -> None:
+        """Select old tasks (their bases) for `task`, with trainable scales starting at I."""
+        self.selections[task] = sorted(bases)
+        for j, basis in bases.items():
+            self.register_buffer(f"basis_{task}_{j}", basis)
+            self.scales[f"{task}_{j}"] = nn.Parameter(torch.eye(basis.shape[1]).to(basis))
+
+    def freeze(self, task: int) -> None:
+        for j in self.selections.get(task, []):
+            self.scales[f"{task}_{j}"].requires_grad_(False)
+
+    def forward(self, weight: Tensor) -> Tensor:
+        if self.active is None:
+            return weight
+        flat = weight.flatten(1)
+        out = weight
+        for j in self.selections.get(self.active, []):
+            S = getattr(self, f"basis_{self.active}_{j}")
+            Q = self.scales[f"{self.active}_{j}"]
+            eye = torch.eye(Q.shape[0], dtype=Q.dtype, device=Q.device)
+            out = out + (flat @ S @ (Q - eye) @ S.T).view_as(weight)
+        return out
+
+
+def scaled_weights(model: nn.Module) -> dict[str, TaskScaledWeight]:
+    """The model transform: a `TaskScaledWeight` on every projected layer (idempotent)."""
+    found = {}
+    for name, layer in projected_layers(model).items():
+        if not parametrize.is_parametrized(layer, "weight"):
+            parametrize.register_parametrization(layer, "weight", TaskScaledWeight())
+        found[name] = layer.parametrizations.weight[0]
+    return found
+
+
+class TRGPMemory(GPMMemory):
+    """The global basis M (projection) plus every task's selected basis S_t per layer."""
+
+    def __init__(self, params: TRGPParams) -> None:
+        super().__init__(params)
+        self.task_bases: list[dict[str, Tensor]] = []
+
+    def update(self, task: int, representations: dict[str, Tensor]) -> None:
+        selected = {}
+        for name, eps in self.thresholds(task, list(representations)).items():
+            R = representations[name]
+            M = self.bases.get(name, R.new_zeros(R.shape[0], 0))
+            S, M_new = trgp_extend_basis(R, M, eps)
+            selected[name], self.bases[name] = S.to(R.dtype), M_new.to(R.dtype)
+        self.task_bases.append(selected)
+
+    def kept_bytes(self) -> int:
+        stored = sum(b.numel() * b.element_size() for t in self.task_bases for b in t.values())
+        return super().kept_bytes() + stored
+
+
+class TrustRegionScaling(SupervisedPlugin):
+    """Selects old tasks per layer at each task start and switches scales for evaluation."""
+
+    def __init__(self, params: TRGPParams, memory: TRGPMemory) -> None:
+        super().__init__()
+        self.params = params
+        self.memory = memory
+        self.task = 0
+        self.selected: dict[str, list[int]] = {}
+        self.kept_scales: list[Tensor] = []
+
+    def _set_active(self, model: nn.Module, task: int | None) -> None:
+        for scaled in scaled_weights(model).values():
+            scaled.active = task
+
+    def _layer_gradients(self, strategy) -> dict[str, Tensor]:
+        """Weight gradients of the current task's loss on `trust_samples` of its samples, with
+        plain weights, in eval mode (no dropout noise)."""
+        model = strategy.model
+        x, y, t = sample_task_batch(strategy, self.params.trust_samples)
+        self._set_active(model, None)
+        was_training = model.training
+        model.eval()
+        model.zero_grad()
+        F.cross_entropy(avalanche_forward(model, x, t), y).backward()
+        model.train(was_training)
+        layers = projected_layers(model)
+        grads = {n: weight_parameter(m).grad.detach().flatten(1) for n, m in layers.items()}
+        model.zero_grad()
+        return grads
+
+    def before_training_exp(self, strategy, **kwargs) -> None:
+        model = strategy.model
+        self.selected = {}
+        if self.task > 0:
+            scaled = scaled_weights(model)
+            for name, G in self._layer_gradients(strategy).items():
+                norms = {
+                    j: float(torch.linalg.matrix_norm(G @ (S := bases[name].to(G)) @ S.T))
+                    for j, bases in enumerate(self.memory.task_bases)
+                    if bases[name].shape[1] > 0
+                }
+                limit = self.params.trust_threshold * float(torch.linalg.matrix_norm(G))
+                region = sorted((j for j, p in norms.items() if p > limit), key=norms.get)
+                chosen = region[::-1][: self.params.max_selected]
+                self.selected[name] = sorted(chosen)
+                scaled[name].configure(
+                    self.task, {j: self.memory.task_bases[j][name] for j in chosen}
+                )
+        self._set_active(model, self.task)
+
+    def after_training_exp(self, strategy, **kwargs) -> None:
+        for scaled in scaled_weights(strategy.model).values():
+            scaled.freeze(self.task)
+            self.kept_scales += [
+                scaled.scales[f"{self.task}_{j}"] for j in scaled.selections.get(self.task, [])
+            ]
+        self.task += 1
+
+    def kept_bytes(self) -> int:
+        """The frozen scales of finished tasks (the bases are the memory's, counted there)."""
+        return sum(q.numel() * q.element_size() for q in self.kept_scales)
+
+    def before_eval_exp(self, strategy, **kwargs) -> None:
+        evaluated = strategy.experience.current_experience
+        self._set_active(strategy.model, evaluated if evaluated < self.task else None)
+
+    def after_eval(self, strategy, **kwargs) -> None:
+        self._set_active(strategy.model, self.task - 1 if self.task else None)
+
+    def task_report(self) -> dict[str, dict[str, list[int]]]:
+        """The old tasks whose scales each layer used while training the task just finished."""
+        return {"trust_region": self.selected}
+
+
+def trgp(model: nn.Module, params: TRGPParams) -> StrategyBuild:
+    """TRGP: GPM plus scaled reuse of the most relevant old tasks' subspaces (trust region)."""
+    scaled_weights(model)
+    memory = TRGPMemory(params)
+    return StrategyBuild(
+        plugins=[TrustRegionScaling(params, memory), GradientProjection(memory, params)],
+        model=model,
+    )
