@@ -5,6 +5,10 @@ dataclass of typed parameters (defaults from the method's paper). The factory re
 `SupervisedPlugin`s that the runner attaches to a `SupervisedTemplate`, and optionally a transformed
 model. Strategies register through the `clbench.strategies` entry-point group (the zoo in
 `baselines/` does exactly this) or in-process with `register_strategy`.
+
+Two optional plugin methods feed the result file: `kept_bytes() -> int`, the bytes the plugin keeps
+between tasks (otherwise its attributes are walked, see `clbench/memory.py`), and
+`task_report() -> dict`, extra per-task fields (GPM's basis sizes, NESS's null-space ranks).
 """
 
 from __future__ import annotations
