@@ -131,12 +131,18 @@ def build_params(cls: type, overrides: Mapping[str, Any], owner: str) -> Any:
     return cls(**values)
 
 
+def _json_value(value: Any) -> Any:
+    """Tuples become lists; infinite floats become the text `coerce` reads back ("inf")."""
+    if isinstance(value, tuple | list):
+        return [_json_value(v) for v in value]
+    if isinstance(value, float) and math.isinf(value):
+        return str(value)
+    return value
+
+
 def params_as_dict(params: Any) -> dict[str, Any]:
-    """A JSON-ready dict of a parameter dataclass (tuples become lists)."""
-    return {
-        f.name: list(v) if isinstance(v := getattr(params, f.name), tuple) else v
-        for f in dataclasses.fields(params)
-    }
+    """A JSON-ready dict of a parameter dataclass."""
+    return {f.name: _json_value(getattr(params, f.name)) for f in dataclasses.fields(params)}
 
 
 def parse_assignment(text: str) -> tuple[str, str, str]:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 from avalanche.training.templates import SupervisedTemplate
+from torch import Tensor
 
 from clbench.data import BENCHMARKS, DataOptions
 from clbench.data.benchmark import to_scenario
@@ -157,6 +158,25 @@ def _template(
     )
 
 
+def layer_weights(model: torch.nn.Module) -> dict[str, Tensor]:
+    """Each layer's effective weight (and bias), flattened and joined, keyed by module name.
+
+    Effective: a parametrized weight (NESS's W + A B^T, TRGP's scaled W) counts as it computes."""
+    found = {}
+    for name, module in model.named_modules():
+        tensors = [getattr(module, attr, None) for attr in ("weight", "bias")]
+        tensors = [t for t in tensors if isinstance(t, Tensor)]
+        if tensors and name:
+            found[name] = torch.cat([t.detach().flatten() for t in tensors]).clone()
+    return found
+
+
+def parameter_distance(before: dict[str, Tensor], after: dict[str, Tensor]) -> dict[str, Any]:
+    """||theta_t - theta_{t-1}|| per layer and in total (Euclidean over every layer)."""
+    layers = {name: float((after[name] - before[name]).norm()) for name in after}
+    return {"total": float(np.sqrt(sum(v * v for v in layers.values()))), "layers": layers}
+
+
 def environment(device: str) -> dict[str, Any]:
     versions = {name: metadata.version(name) for name in ("torch", "torchvision", "avalanche-lib")}
     versions["python"] = platform.python_version()
@@ -203,11 +223,13 @@ def run(
         template = _template(model, protocol, spec.device, [*built.plugins, schedule, recorder])
     matrix: list[list[float]] = []
     tasks: list[dict[str, Any]] = []
+    weights = layer_weights(model)
     for t in range(n_tasks):
         schedule.start_task(t, [scenario.valid_stream[t].dataset])
         started = time.perf_counter()
         template.train(scenario.train_stream[t], eval_streams=[])
         trained = time.perf_counter()
+        previous, weights = weights, layer_weights(template.model)
         template.eval(scenario.test_stream, shuffle=True)
         matrix.append(recorder.accuracies(n_tasks))
         record = {
@@ -219,6 +241,7 @@ def run(
             "eval_seconds": time.perf_counter() - trained,
             "trainable_params": schedule.trainable_params,
             "kept_bytes": kept_bytes(built.plugins),
+            "parameter_distance": parameter_distance(previous, weights),
         }
         for plugin in built.plugins:
             if hasattr(plugin, "task_report"):

@@ -64,3 +64,18 @@ def test_assignment_parsing():
 def test_bool_is_not_an_int():
     with pytest.raises(ConfigError):
         coerce(int, True, "x")
+
+
+def test_infinite_values_survive_a_json_round_trip():
+    import json
+
+    from clbench.params import params_as_dict
+
+    @dataclass
+    class WithInf:
+        tau: float = 0.0
+
+    params = build_params(WithInf, {"tau": "inf"}, "x")
+    stored = json.loads(json.dumps(params_as_dict(params), allow_nan=False))
+    assert stored == {"tau": "inf"}
+    assert build_params(WithInf, stored, "x") == params

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 from avalanche.core import SupervisedPlugin
+from probes import assert_same_steps, traced_run
 
 from baselines.dfgp import DFGPParams, dfgp
 from baselines.gpm import GPMParams, gpm
@@ -201,48 +202,8 @@ def test_whole_task_updates_lie_in_the_complement_of_the_previous_basis(factory)
     assert checked >= 4 * 3
 
 
-class WeightTrace(SupervisedPlugin):
-    """Every weight after every optimizer step."""
-
-    def __init__(self):
-        super().__init__()
-        self.steps = []
-
-    def after_update(self, strategy, **kwargs):
-        self.steps.append([p.detach().clone() for p in strategy.model.parameters()])
-
-
 def test_dfgp_without_mixup_and_ascent_is_gpm_step_for_step():
-    traces = {}
-
-    def traced(name, factory, params_type):
-        def build(model, params: params_type) -> StrategyBuild:
-            traces[name] = WeightTrace()
-            return StrategyBuild(plugins=[*factory(model, params).plugins, traces[name]])
-
-        return build
-
     shared = {"threshold": "0.95,0.99", "threshold_increment": "0", "samples": "100"}
-    overrides = {
-        "test-gpm": shared,
-        "test-dfgp": {**shared, "mixup_weight": "0", "rho": "0"},
-    }
-    register_strategy("test-gpm", traced("test-gpm", gpm, GPMParams))
-    register_strategy("test-dfgp", traced("test-dfgp", dfgp, DFGPParams))
-    try:
-        for name in ("test-gpm", "test-dfgp"):
-            run(
-                RunSpec(
-                    "split-digits",
-                    name,
-                    overrides={"protocol": {"epochs": 2}, name: overrides[name]},
-                )
-            )
-    finally:
-        STRATEGIES.unregister("test-gpm")
-        STRATEGIES.unregister("test-dfgp")
-    gpm_steps, dfgp_steps = traces["test-gpm"].steps, traces["test-dfgp"].steps
-    assert len(gpm_steps) == len(dfgp_steps) > 100
-    for step, (a, b) in enumerate(zip(gpm_steps, dfgp_steps, strict=True)):
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            assert torch.equal(x, y), (step, i, float((x - y).abs().max()))
+    _, gpm_trace = traced_run(gpm, GPMParams, shared)
+    _, dfgp_trace = traced_run(dfgp, DFGPParams, {**shared, "mixup_weight": "0", "rho": "0"})
+    assert_same_steps(gpm_trace, dfgp_trace)

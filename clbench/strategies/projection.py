@@ -52,12 +52,17 @@ def weight_parameter(layer: nn.Module) -> nn.Parameter:
     return layer.weight
 
 
-def sample_task_batch(strategy, n: int) -> tuple[Tensor, Tensor, Tensor]:
+def sample_task_batch(
+    strategy, n: int, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
     """(x, y, task labels) of `n` random training samples of the current experience (all of
-    them when it has fewer), drawn with the run's seeded global generator, on the device."""
+    them when it has fewer), on the device; drawn with `generator`, by default the run's seeded
+    global one."""
     dataset = strategy.experience.dataset
-    chosen = torch.randperm(len(dataset))[:n].tolist()
-    x, y, t = next(iter(DataLoader(Subset(dataset, chosen), batch_size=len(chosen))))
+    chosen = torch.randperm(len(dataset), generator=generator)[:n].tolist()
+    # the loader draws its base seed from `generator` too: none is taken from the global stream
+    loader = DataLoader(Subset(dataset, chosen), batch_size=len(chosen), generator=generator)
+    x, y, t = next(iter(loader))
     return x.to(strategy.device), y.to(strategy.device), t.to(strategy.device)
 
 

@@ -1,0 +1,43 @@
+"""Initialised training from the initial weights: every task starts from scratch."""
+
+import copy
+from dataclasses import dataclass
+
+from avalanche.core import SupervisedPlugin
+from torch import nn
+
+from clbench.strategies import StrategyBuild
+
+
+@dataclass
+class FromScratchParams:
+    """Training from scratch has no parameters of its own."""
+
+
+def shared_modules(model: nn.Module) -> nn.ModuleDict:
+    """What all tasks share: the backbone, and the head when there is only one."""
+    shared = {"backbone": model.backbone}
+    if len(model.heads) == 1:
+        shared["head"] = model.heads[0]
+    return nn.ModuleDict(shared)
+
+
+class ResetToInitial(SupervisedPlugin):
+    """Before every task, the shared modules return to their weights from before task 0 (the
+    heads of other tasks are kept; the current task's head is still at its initial weights)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.initial = copy.deepcopy(shared_modules(model).state_dict())
+
+    def before_training_exp(self, strategy, **kwargs) -> None:
+        shared_modules(strategy.model).load_state_dict(self.initial)
+
+    def kept_bytes(self) -> int:
+        """The initial backbone weights are kept for the whole run."""
+        return sum(t.numel() * t.element_size() for t in self.initial.values())
+
+
+def from_scratch(model: nn.Module, params: FromScratchParams) -> StrategyBuild:
+    """From scratch: every task trains the backbone again from its initial weights."""
+    return StrategyBuild(plugins=[ResetToInitial(model)])

@@ -1,0 +1,44 @@
+"""Probe plugins shared by the tests: they observe a run and keep nothing the strategy owns."""
+
+from avalanche.core import SupervisedPlugin
+
+from clbench.runner import RunSpec, run
+from clbench.strategies import STRATEGIES, StrategyBuild, register_strategy
+
+
+class WeightTrace(SupervisedPlugin):
+    """Every weight after every optimizer step."""
+
+    def __init__(self):
+        super().__init__()
+        self.steps = []
+
+    def after_update(self, strategy, **kwargs):
+        self.steps.append([p.detach().clone() for p in strategy.model.parameters()])
+
+    def kept_bytes(self):
+        return 0
+
+
+def traced_run(factory, params_type, overrides, benchmark="split-digits"):
+    """Run `factory` under a temporary name with a `WeightTrace` appended; (result, trace)."""
+    trace = WeightTrace()
+
+    def build(model, params: params_type) -> StrategyBuild:
+        built = factory(model, params)
+        return StrategyBuild(plugins=[*built.plugins, trace], model=built.model)
+
+    register_strategy("test-traced", build)
+    try:
+        spec_overrides = {"protocol": {"epochs": 2}, "test-traced": overrides}
+        result = run(RunSpec(benchmark, "test-traced", overrides=spec_overrides))
+    finally:
+        STRATEGIES.unregister("test-traced")
+    return result, trace
+
+
+def assert_same_steps(first: WeightTrace, second: WeightTrace) -> None:
+    assert len(first.steps) == len(second.steps) > 100
+    for step, (a, b) in enumerate(zip(first.steps, second.steps, strict=True)):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert x.shape == y.shape and bool((x == y).all()), (step, i)
