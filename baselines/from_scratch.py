@@ -14,24 +14,16 @@ class FromScratchParams:
     """Training from scratch has no parameters of its own."""
 
 
-def shared_modules(model: nn.Module) -> nn.ModuleDict:
-    """What all tasks share: the backbone, and the head when there is only one."""
-    shared = {"backbone": model.backbone}
-    if len(model.heads) == 1:
-        shared["head"] = model.heads[0]
-    return nn.ModuleDict(shared)
-
-
 class ResetToInitial(SupervisedPlugin):
     """Before every task, the shared modules return to their weights from before task 0 (the
     heads of other tasks are kept; the current task's head is still at its initial weights)."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
-        self.initial = copy.deepcopy(shared_modules(model).state_dict())
+        self.initial = copy.deepcopy(model.shared_modules().state_dict())
 
     def before_training_exp(self, strategy, **kwargs) -> None:
-        shared_modules(strategy.model).load_state_dict(self.initial)
+        strategy.model.shared_modules().load_state_dict(self.initial)
 
     def kept_bytes(self) -> int:
         """The initial backbone weights are kept for the whole run."""

@@ -26,14 +26,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from avalanche.core import SupervisedPlugin
-from avalanche.models import avalanche_forward
 from torch import Tensor, nn
 
 from clbench.params import require
 from clbench.strategies import StrategyBuild
-from clbench.strategies.projection import sample_task_batch
+from clbench.strategies.task_data import task_loss_backward
 
 
 @dataclass
@@ -59,12 +57,7 @@ class HybridMagnitudeParams:
 
 def shared_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
     """Every parameter but the task heads (a single head is shared by all tasks)."""
-    per_task_heads = len(model.heads) > 1
-    return {
-        name: p
-        for name, p in model.named_parameters()
-        if not (per_task_heads and name.startswith("heads."))
-    }
+    return dict(model.shared_modules().named_parameters())
 
 
 class MagnitudeControl(SupervisedPlugin):
@@ -120,12 +113,7 @@ class MagnitudeControl(SupervisedPlugin):
 
     def after_training_exp(self, strategy, **kwargs) -> None:
         model = strategy.model
-        x, y, t = sample_task_batch(strategy, self.params.reference_samples, self.generator)
-        was_training = model.training
-        model.eval()
-        model.zero_grad()
-        F.cross_entropy(avalanche_forward(model, x, t), y).backward()
-        model.train(was_training)
+        task_loss_backward(strategy, self.params.reference_samples, self.generator)
         for name, p in shared_parameters(model).items():
             if p.grad is not None and p.grad.norm() > 0:
                 unit = p.grad.detach() / p.grad.norm()

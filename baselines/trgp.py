@@ -24,9 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from avalanche.core import SupervisedPlugin
-from avalanche.models import avalanche_forward
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
@@ -38,9 +36,9 @@ from clbench.strategies.projection import (
     GradientProjection,
     ProjectionParams,
     projected_layers,
-    sample_task_batch,
     weight_parameter,
 )
+from clbench.strategies.task_data import task_loss_backward
 
 
 @dataclass
@@ -144,13 +142,8 @@ class TrustRegionScaling(SupervisedPlugin):
         """Weight gradients of the current task's loss on `trust_samples` of its samples, with
         plain weights, in eval mode (no dropout noise)."""
         model = strategy.model
-        x, y, t = sample_task_batch(strategy, self.params.trust_samples)
         self._set_active(model, None)
-        was_training = model.training
-        model.eval()
-        model.zero_grad()
-        F.cross_entropy(avalanche_forward(model, x, t), y).backward()
-        model.train(was_training)
+        task_loss_backward(strategy, self.params.trust_samples)
         layers = projected_layers(model)
         grads = {n: weight_parameter(m).grad.detach().flatten(1) for n, m in layers.items()}
         model.zero_grad()

@@ -21,6 +21,7 @@ from avalanche.models import avalanche_forward
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from clbench.errors import TrainingDiverged
+from clbench.models import evaluation_mode
 from clbench.params import require
 
 
@@ -130,13 +131,11 @@ class ValidationSchedule(SupervisedPlugin):
 def validation_loss(strategy, datasets: list[Dataset], batch_size: int) -> float:
     """Mean cross-entropy of the model in eval mode over the validation datasets."""
     model = strategy.model
-    was_training = model.training
-    model.eval()
     total, count = 0.0, 0
     loader = DataLoader(ConcatDataset(datasets), batch_size=batch_size, shuffle=False)
-    for x, y, t in loader:
-        x, y, t = x.to(strategy.device), y.to(strategy.device), t.to(strategy.device)
-        total += F.cross_entropy(avalanche_forward(model, x, t), y, reduction="sum").item()
-        count += len(y)
-    model.train(was_training)
+    with evaluation_mode(model):
+        for x, y, t in loader:
+            x, y, t = x.to(strategy.device), y.to(strategy.device), t.to(strategy.device)
+            total += F.cross_entropy(avalanche_forward(model, x, t), y, reduction="sum").item()
+            count += len(y)
     return total / max(count, 1)

@@ -81,7 +81,14 @@ def expand(suite: dict[str, Any], data_root: str = "data", device: str = "cpu") 
                 for ((owner, name), _), value in zip(axes, combination, strict=True):
                     chosen.setdefault(owner, {})[name] = value
                 specs += [
-                    RunSpec(benchmark, strategy, seed, None, device, data_root, True, chosen)
+                    RunSpec(
+                        benchmark=benchmark,
+                        strategy=strategy,
+                        seed=seed,
+                        device=device,
+                        data_root=data_root,
+                        overrides=chosen,
+                    )
                     for seed in suite.get("seeds", [0])
                 ]
     return specs

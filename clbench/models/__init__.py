@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from torch import nn
@@ -22,6 +23,17 @@ class ModelParams:
     """
 
     track_running_stats: bool = False
+
+
+@contextmanager
+def evaluation_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Run a block with `model` in eval mode, then restore its train/eval mode (also on errors)."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 BackboneBuilder = Callable[[tuple[int, ...], ModelParams], nn.Module]

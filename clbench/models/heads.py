@@ -22,6 +22,13 @@ class MultiHeadNet(MultiTaskModule):
         )
         self.n_classes = n_classes
 
+    def shared_modules(self) -> nn.ModuleDict:
+        """What every task uses: the backbone, and the head when there is only one."""
+        shared = {"backbone": self.backbone}
+        if len(self.heads) == 1:
+            shared["head"] = self.heads[0]
+        return nn.ModuleDict(shared)
+
     def forward_single_task(self, x: Tensor, task_label: int) -> Tensor:
         head = self.heads[0] if len(self.heads) == 1 else self.heads[task_label]
         return head(self.backbone(x))

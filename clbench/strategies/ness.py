@@ -36,6 +36,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from clbench.linalg import GramAccumulator, gram_eigh
 from clbench.memory import dataset_bytes
+from clbench.models import evaluation_mode
 from clbench.params import require
 from clbench.strategies.adapters import add_adapter, merge_adapters
 from clbench.strategies.api import StrategyBuild
@@ -101,14 +102,11 @@ class NESSPlugin(SupervisedPlugin):
     @torch.no_grad()
     def _accumulate(self, strategy, datasets: list[Dataset]) -> dict[str, Tensor]:
         model = strategy.model
-        was_training = model.training
-        model.eval()
         loader = DataLoader(ConcatDataset(datasets), batch_size=self.params.gram_batch_size)
-        with GramAccumulator(model, projected_layers(model)) as accumulator:
+        with evaluation_mode(model), GramAccumulator(model, projected_layers(model)) as acc:
             for x, _, t in loader:
                 avalanche_forward(model, x.to(strategy.device), t.to(strategy.device))
-        model.train(was_training)
-        return accumulator.grams
+        return acc.grams
 
     def before_training_exp(self, strategy, **kwargs) -> None:
         if self.task == 0:

@@ -19,7 +19,6 @@ from avalanche.core import SupervisedPlugin
 from avalanche.models import avalanche_forward
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
-from torch.utils.data import DataLoader, Subset
 
 from clbench.errors import ConfigError
 from clbench.linalg import (
@@ -30,7 +29,9 @@ from clbench.linalg import (
     project_out,
     representation_layers,
 )
+from clbench.models import evaluation_mode
 from clbench.params import require
+from clbench.strategies.task_data import sample_task_batch
 
 
 def projected_layers(model: nn.Module) -> dict[str, nn.Module]:
@@ -50,20 +51,6 @@ def weight_parameter(layer: nn.Module) -> nn.Parameter:
     if parametrize.is_parametrized(layer, "weight"):
         return layer.parametrizations.weight.original
     return layer.weight
-
-
-def sample_task_batch(
-    strategy, n: int, generator: torch.Generator | None = None
-) -> tuple[Tensor, Tensor, Tensor]:
-    """(x, y, task labels) of `n` random training samples of the current experience (all of
-    them when it has fewer), on the device; drawn with `generator`, by default the run's seeded
-    global one."""
-    dataset = strategy.experience.dataset
-    chosen = torch.randperm(len(dataset), generator=generator)[:n].tolist()
-    # the loader draws its base seed from `generator` too: none is taken from the global stream
-    loader = DataLoader(Subset(dataset, chosen), batch_size=len(chosen), generator=generator)
-    x, y, t = next(iter(loader))
-    return x.to(strategy.device), y.to(strategy.device), t.to(strategy.device)
 
 
 def layer_thresholds(
@@ -188,14 +175,10 @@ class GradientProjection(SupervisedPlugin):
         x, _, t = sample_task_batch(strategy, self.params.samples)
         layers = projected_layers(model)
         caps = gpm_sample_caps(layers, len(x), self.params.layer_caps)
-        was_training = model.training
-        model.eval()
-        try:
+        with evaluation_mode(model):
             return capture_representations(
                 model, lambda: avalanche_forward(model, x, t), layers, caps
             )
-        finally:
-            model.train(was_training)
 
     def kept_bytes(self) -> int:
         return self.memory.kept_bytes()

@@ -1,0 +1,35 @@
+"""Samples of the current task that strategies draw at task boundaries (bases, references)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from avalanche.models import avalanche_forward
+from torch import Tensor
+from torch.utils.data import DataLoader, Subset
+
+from clbench.models import evaluation_mode
+
+
+def sample_task_batch(
+    strategy, n: int, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """(x, y, task labels) of `n` random training samples of the current experience (all of
+    them when it has fewer), on the device; drawn with `generator`, by default the run's seeded
+    global one."""
+    dataset = strategy.experience.dataset
+    chosen = torch.randperm(len(dataset), generator=generator)[:n].tolist()
+    # the loader draws its base seed from `generator` too: none is taken from the global stream
+    loader = DataLoader(Subset(dataset, chosen), batch_size=len(chosen), generator=generator)
+    x, y, t = next(iter(loader))
+    return x.to(strategy.device), y.to(strategy.device), t.to(strategy.device)
+
+
+def task_loss_backward(strategy, n: int, generator: torch.Generator | None = None) -> None:
+    """Fill the model's gradients with those of the current task's cross-entropy on `n` of its
+    training samples, in eval mode (no dropout noise). The caller reads them, then zeroes them."""
+    model = strategy.model
+    x, y, t = sample_task_batch(strategy, n, generator)
+    model.zero_grad()
+    with evaluation_mode(model):
+        F.cross_entropy(avalanche_forward(model, x, t), y).backward()
