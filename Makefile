@@ -6,20 +6,24 @@ VENV ?= $(HOME)/.cache/clbench/venv
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 SUITE ?= default
 RESULTS ?= runs/$(SUITE)
+# The default suite's report is the reference output committed under results/.
+REPORT ?= $(if $(filter default,$(SUITE)),results,$(RESULTS)/report)
+# Runs at a time, one torch thread each.
+JOBS ?= $(shell nproc)
 
 # Re-install when pyproject.toml changes or the venv serves another checkout (editable install).
-STAMP := $(VENV)/.installed-$(shell printf '%s' "$(CURDIR)" | cat - pyproject.toml | sha256sum | cut -c1-16)
+STAMP := $(VENV)/.installed-$(shell printf '%s' "$(CURDIR)" | cat - pyproject.toml Makefile | sha256sum | cut -c1-16)
 BIN := $(VENV)/bin
 
 .PHONY: venv test lint bench clean-venv
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH_PINS)
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,ray,slurm]'
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
@@ -32,7 +36,7 @@ lint: venv
 	$(BIN)/ruff format --check clbench baselines tests
 
 bench: venv
-	$(BIN)/clbench bench --suite $(SUITE) --results $(RESULTS)
+	$(BIN)/clbench bench --suite $(SUITE) --results $(RESULTS) --report $(REPORT) --jobs $(JOBS)
 
 clean-venv:
 	rm -rf $(VENV)

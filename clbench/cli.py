@@ -1,4 +1,4 @@
-"""The `clbench` command line: list, run, bench, bench-svd.
+"""The `clbench` command line: list, run, sweep, report, bench (sweep + report), bench-svd.
 
 Expected errors (bad names or values, missing data) print one line and exit with status 2; no
 traceback.
@@ -87,41 +87,78 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    import pandas as pd
+def _print_report(summary) -> None:
+    for benchmark, table in summary.tables.items():
+        print(f"\n{benchmark}\n{table.markdown}")
+    for line in summary.problems:
+        print(f"  {line}")
+    print(f"report: {summary.index}")
 
-    from clbench.store import read_result
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from clbench.report import write_report
+
+    out = Path(args.out) if args.out else Path(args.results_dir) / "report"
+    _print_report(write_report(Path(args.results_dir), out))
+    return 0
+
+
+def _sweep(args: argparse.Namespace):
+    """Expand the suite and run it on the chosen executor; print the summary."""
+    from clbench.executors import ExecutorOptions, make_executor
     from clbench.sweep import expand, load_suite, run_sweep
 
-    specs = expand(load_suite(args.suite), data_root=args.data_root, device=args.device)
-    results = Path(args.results)
-    summary = run_sweep(specs, results)
-    rows = []
-    for path in sorted(results.glob("*.json")):
-        document = read_result(path)
-        if document is not None:
-            spec = document["spec"]
-            rows.append(
-                {
-                    "benchmark": spec["benchmark"],
-                    "strategy": spec["strategy"],
-                    **document["metrics"],
-                }
-            )
-    if rows:
-        table = (
-            pd.DataFrame(rows)
-            .groupby(["benchmark", "strategy"])[["acc", "bwt"]]
-            .agg(["mean", "std", "count"])
+    executor = make_executor(
+        ExecutorOptions(
+            name=args.executor,
+            jobs=args.jobs,
+            threads=args.threads,
+            address=args.address,
+            submitit_cluster=args.submitit_cluster,
+            partition=args.partition,
+            timeout_min=args.timeout_min,
         )
-        print(table.round(4).to_string())
+    )
+    specs = expand(load_suite(args.suite), data_root=args.data_root, device=args.device)
+    summary = run_sweep(specs, Path(args.results), executor)
     print(
         f"{len(summary.done)} runs done, {len(summary.skipped)} already present, "
         f"{len(summary.failed)} failed"
     )
     for name, error in summary.failed.items():
         print(f"  failed: {name}: {error}")
+    return summary
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    return 1 if _sweep(args).failed else 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from clbench.report import write_report
+
+    summary = _sweep(args)
+    if summary.done or summary.skipped:
+        results = Path(args.results)
+        _print_report(write_report(results, Path(args.report or results / "report")))
     return 1 if summary.failed else 0
+
+
+def _sweep_arguments(parser: argparse.ArgumentParser, results: str | None) -> None:
+    parser.add_argument("--results", default=results, required=results is None)
+    parser.add_argument("--data-root", default="data")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--executor", default="local", help="local (default), ray or submitit")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time (default 1)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
+    parser.add_argument(
+        "--address", default=None, help="ray: the cluster address (default: start a local Ray)"
+    )
+    parser.add_argument(
+        "--submitit-cluster", default="slurm", help="submitit: slurm (default) or local"
+    )
+    parser.add_argument("--partition", default=None, help="submitit: the SLURM partition")
+    parser.add_argument("--timeout-min", type=int, default=240, help="submitit: minutes per run")
 
 
 def cmd_bench_svd(args: argparse.Namespace) -> int:
@@ -160,12 +197,21 @@ def build_parser() -> argparse.ArgumentParser:
     one.add_argument("--quiet", action="store_true", help="no per-task progress lines")
     one.set_defaults(handler=cmd_run)
 
-    suite = commands.add_parser("bench", help="run a suite (resumable) and print its summary")
+    sweep = commands.add_parser("sweep", help="run a suite's runs (resumable, parallel)")
+    sweep.add_argument("suite", metavar="SUITE", help="a shipped suite's name or a .toml path")
+    _sweep_arguments(sweep, results=None)
+    sweep.set_defaults(handler=cmd_sweep)
+
+    suite = commands.add_parser("bench", help="sweep a suite, then write its report")
     suite.add_argument("--suite", default="default", help="a shipped suite's name or a .toml path")
-    suite.add_argument("--results", default="runs/default")
-    suite.add_argument("--data-root", default="data")
-    suite.add_argument("--device", default="cpu")
+    _sweep_arguments(suite, results="runs/default")
+    suite.add_argument("--report", default=None, help="report folder (default RESULTS/report)")
     suite.set_defaults(handler=cmd_bench)
+
+    report = commands.add_parser("report", help="tables and figures from a results folder")
+    report.add_argument("results_dir", metavar="RESULTS_DIR")
+    report.add_argument("--out", default=None, help="report folder (default RESULTS_DIR/report)")
+    report.set_defaults(handler=cmd_report)
 
     svd = commands.add_parser(
         "bench-svd", help="time the SVD utility against numpy (bench-svd --help)", add_help=False

@@ -101,8 +101,9 @@ class ValidationSchedule(SupervisedPlugin):
     def before_backward(self, strategy, **kwargs) -> None:
         if not torch.isfinite(strategy.loss):
             raise TrainingDiverged(
-                f"non-finite loss ({strategy.loss.item()}) at task {self.task}, "
-                f"epoch {self.epochs_run}, iteration {strategy.clock.train_epoch_iterations}"
+                f"non-finite loss ({strategy.loss.item()}) at task {self.task + 1}, "
+                f"epoch {self.epochs_run + 1}, step {strategy.clock.train_epoch_iterations + 1} "
+                "(counted from 1)"
             )
 
     def after_training_epoch(self, strategy, **kwargs) -> None:

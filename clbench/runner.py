@@ -34,6 +34,7 @@ from clbench.memory import kept_bytes
 from clbench.metrics import summarize
 from clbench.models import ModelParams, build_model
 from clbench.params import build_params, params_as_dict
+from clbench.progress import EpochBar
 from clbench.protocol import ProtocolParams, ValidationSchedule
 from clbench.store import RESULT_FORMAT, ensure_writable, write_json_atomic
 from clbench.strategies import STRATEGIES
@@ -195,8 +196,11 @@ def run(
     spec: RunSpec,
     results_dir: Path | None = None,
     progress: Callable[[str], None] | None = None,
+    show_epochs: bool = False,
 ) -> dict[str, Any]:
-    """Train `spec` task by task, return its result and, with `results_dir`, write it there."""
+    """Train `spec` task by task, return its result and, with `results_dir`, write it there.
+    `progress` receives a line per task; `show_epochs` draws a progress bar over each task's
+    epochs (for runs in the foreground of a terminal)."""
     resolved = resolve(spec)
     if results_dir is not None:
         ensure_writable(results_dir)
@@ -218,16 +222,21 @@ def run(
     scenario = to_scenario(sequence, protocol.pc_valid, spec.seed, cumulative=built.cumulative)
     schedule = ValidationSchedule(protocol)
     recorder = AccuracyRecorder()
+    extras = [EpochBar(protocol.epochs, n_tasks)] if show_epochs else []
     with warnings.catch_warnings():  # "no loggers": the harness records its own metrics
         warnings.simplefilter("ignore", UserWarning)
-        template = _template(model, protocol, spec.device, [*built.plugins, schedule, recorder])
+        template = _template(
+            model, protocol, spec.device, [*built.plugins, schedule, recorder, *extras]
+        )
     matrix: list[list[float]] = []
     tasks: list[dict[str, Any]] = []
     weights = layer_weights(model)
     for t in range(n_tasks):
         schedule.start_task(t, [scenario.valid_stream[t].dataset])
         started = time.perf_counter()
-        template.train(scenario.train_stream[t], eval_streams=[])
+        with warnings.catch_warnings():  # Avalanche 0.6 warns about its own internals
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            template.train(scenario.train_stream[t], eval_streams=[])
         trained = time.perf_counter()
         previous, weights = weights, layer_weights(template.model)
         template.eval(scenario.test_stream, shuffle=True)

@@ -63,3 +63,25 @@ def test_grids_multiply_only_the_runs_of_the_strategy_they_name(tmp_path):
     assert all(s.overrides["protocol"]["epochs"] == 2 for s in specs)
     names = {resolve(s).name for s in specs}
     assert len(names) == len(specs)  # every grid point is its own result file
+
+
+def test_suite_presets_sit_between_shipped_presets_and_overrides(tmp_path):
+    suite = tmp_path / "presets.toml"
+    suite.write_text(
+        'benchmarks = ["split-digits", "split-mnist5k"]\nstrategies = ["naive", "ness"]\n'
+        "overrides = { protocol = { lr = 0.3 } }\n"
+        "[presets.split-digits]\n"
+        "protocol = { epochs = 3, lr = 0.2 }\n"
+        "strategies.ness = { eps1 = 0.01 }\n"
+        "strategy_protocol.ness = { epochs = 4 }\n"
+    )
+    specs = {(s.benchmark, s.strategy): resolve(s) for s in expand(load_suite(str(suite)))}
+    assert specs["split-digits", "naive"].protocol.epochs == 3
+    assert specs["split-digits", "ness"].protocol.epochs == 4
+    assert specs["split-digits", "ness"].strategy_params.eps1 == 0.01
+    assert all(run.protocol.lr == 0.3 for run in specs.values())  # overrides win over presets
+    assert specs["split-mnist5k", "naive"].protocol.epochs == 10  # the shipped preset
+    bad = tmp_path / "bad.toml"
+    bad.write_text('benchmarks = ["split-digits"]\n[presets.split-digits]\nprotocl = {}\n')
+    with pytest.raises(ConfigError, match="presets.split-digits: unknown key 'protocl'"):
+        load_suite(str(bad))

@@ -1,0 +1,47 @@
+"""Runs as Ray tasks: on an existing cluster (`address`) or on a local Ray instance it starts.
+
+Each run asks Ray for `threads` CPUs and, when its device is CUDA, one GPU."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from clbench.executors.base import Outcome, execute
+from clbench.runner import RunSpec
+
+
+@dataclass
+class RayExecutor:
+    address: str | None = None
+    jobs: int = 1
+    threads: int = 1
+
+    def run_all(self, specs: list[RunSpec], results_dir: Path) -> Iterator[Outcome]:
+        import ray
+
+        started_here = not ray.is_initialized()
+        if started_here:
+            local = {} if self.address else {"num_cpus": self.jobs * self.threads}
+            ray.init(
+                address=self.address,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+                **local,
+            )
+        task = ray.remote(execute)
+        try:
+            pending = [
+                task.options(
+                    num_cpus=self.threads, num_gpus=1 if spec.device.startswith("cuda") else 0
+                ).remote(spec, str(results_dir), self.threads)
+                for spec in specs
+            ]
+            while pending:
+                finished, pending = ray.wait(pending, num_returns=1)
+                yield ray.get(finished[0])
+        finally:
+            if started_here:
+                ray.shutdown()
