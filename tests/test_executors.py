@@ -138,3 +138,11 @@ def test_submitit_runs_a_job_array_in_local_mode(tmp_path):
     names = {resolve(spec).name for spec in specs}
     assert {p.stem for p in results.glob("*.json")} == names
     assert all(read_result(results / f"{name}.json") for name in names)
+
+
+def test_a_foreground_run_shows_a_bar_over_each_tasks_epochs(tmp_path, capsys):
+    run_sweep(quick_specs("naive"), tmp_path, make_executor(ExecutorOptions(jobs=1)))
+    err = capsys.readouterr().err
+    for task in range(1, 6):  # each task opens a bar over its 2 epochs
+        assert f"task {task}/5:   0%|          | 0/2" in err
+    assert "runs: 100%" in err and "1/1" in err
