@@ -167,6 +167,12 @@ def cmd_bench_svd(args: argparse.Namespace) -> int:
     return bench.main(args.extra)
 
 
+def cmd_bench_overhead(args: argparse.Namespace) -> int:
+    from clbench import overhead
+
+    return overhead.main(args.extra)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="clbench", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -217,6 +223,13 @@ def build_parser() -> argparse.ArgumentParser:
         "bench-svd", help="time the SVD utility against numpy (bench-svd --help)", add_help=False
     )
     svd.set_defaults(handler=cmd_bench_svd, passes_extra=True)
+
+    steps = commands.add_parser(
+        "bench-overhead",
+        help="time a training step per strategy against naive (bench-overhead --help)",
+        add_help=False,
+    )
+    steps.set_defaults(handler=cmd_bench_overhead, passes_extra=True)
     return parser
 
 

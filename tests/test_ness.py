@@ -34,6 +34,25 @@ def test_merged_and_unmerged_models_give_the_same_outputs():
     torch.testing.assert_close(model(x, t), wrapped, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("rows", [2, 500])  # factored form below out * d / (d + out) rows
+def test_adapted_linear_computes_w_plus_a_b_transpose_in_either_form(rows):
+    gen = torch.Generator().manual_seed(0)
+    layer = nn.Linear(30, 20, bias=False)
+    update = add_adapter(layer, torch.linalg.qr(torch.randn(30, 6, generator=gen)).Q)
+    with torch.no_grad():
+        update.A.copy_(torch.randn(20, 6, generator=gen))
+    x = torch.randn(rows, 30, generator=gen)
+    output = layer(x)
+    effective = layer.parametrizations.weight.original + update.A @ update.basis.T
+    torch.testing.assert_close(output, x @ effective.T)
+    output.square().sum().backward()
+    grad_w = 2 * (x @ effective.T).T @ x  # d loss / d W_effective
+    torch.testing.assert_close(update.A.grad, grad_w @ update.basis)  # chain rule through A B^T
+    merge_adapters(layer)
+    assert type(layer) is nn.Linear
+    torch.testing.assert_close(layer(x), output.detach())
+
+
 def test_adapter_freezes_w_and_b_and_starts_from_zero():
     layer = nn.Linear(4, 3, bias=False)
     before = layer.weight.detach().clone()

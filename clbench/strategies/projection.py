@@ -137,6 +137,15 @@ class GPMMemory:
         return {name: basis.shape[1] for name, basis in self.bases.items()}
 
 
+@dataclass
+class ProjectionTargets:
+    """Per task: (weight, basis, scale) of every layer with a basis, and the 1-D tensors (BatchNorm)
+    whose gradients are zeroed."""
+
+    projected: list[tuple[nn.Parameter, Tensor, Tensor | None]]
+    frozen: list[nn.Parameter]
+
+
 class GradientProjection(SupervisedPlugin):
     """Projects gradients out of a `BasisMemory` and grows it after each task (module docstring)."""
 
@@ -145,28 +154,46 @@ class GradientProjection(SupervisedPlugin):
         self.memory = memory
         self.params = params
         self.task = 0
+        self._targets: ProjectionTargets | None = None
+
+    def targets(self, model: nn.Module) -> ProjectionTargets:
+        """What every step of this task projects and zeroes; found once per task (the bases and
+        the trainable tensors change only between tasks), not by walking the model every step."""
+        if self._targets is None:
+            projected = []
+            for name, layer in projected_layers(model).items():
+                projector = self.memory.projector(name)
+                if projector is not None:
+                    projected.append((weight_parameter(layer), *projector))
+            frozen = [
+                param
+                for name, param in model.named_parameters()
+                if param.dim() == 1 and not name.startswith("heads.")
+            ]
+            self._targets = ProjectionTargets(projected, frozen)
+        return self._targets
+
+    def before_training_exp(self, strategy, **kwargs) -> None:
+        self._targets = None
 
     def after_backward(self, strategy, **kwargs) -> None:
         if self.task == 0:
             return
-        model = strategy.model
+        targets = self.targets(strategy.model)
         with torch.no_grad():
-            for name, layer in projected_layers(model).items():
-                projector = self.memory.projector(name)
-                grad = weight_parameter(layer).grad
-                if projector is None or grad is None:
-                    continue
-                basis, scale = projector
-                flat = grad.view(grad.shape[0], -1)
-                flat.copy_(project_out(flat, basis, scale))
-            for name, param in model.named_parameters():
-                if param.dim() == 1 and not name.startswith("heads.") and param.grad is not None:
+            for weight, basis, scale in targets.projected:
+                if weight.grad is not None:
+                    flat = weight.grad.view(weight.grad.shape[0], -1)
+                    flat.copy_(project_out(flat, basis, scale))
+            for param in targets.frozen:
+                if param.grad is not None:
                     param.grad.zero_()
 
     def after_training_exp(self, strategy, **kwargs) -> None:
         representations = self.collect(strategy)
         self.memory.update(self.task, representations)
         self.task += 1
+        self._targets = None
 
     def collect(self, strategy) -> dict[str, Tensor]:
         """Representations of the projected layers from `samples` random training samples of the

@@ -1,0 +1,190 @@
+"""``clbench bench-overhead``: the cost of a training step per strategy, relative to `naive`, and
+the harness's `naive` against a bare PyTorch loop doing the same work.
+
+Every strategy is built through the runner, trains task 0 under the benchmark's protocol (with
+`--task0-epochs` epochs), then is set up for task 1 exactly as Avalanche's `train` sets it up
+(dataset adaptation, data loader, plugins' `before_training_exp`, the protocol's optimizer).
+A timed segment is `--steps` training iterations of the template's own loop (every plugin hook
+included) over batches drawn once from the strategy's own data loader. Segments of all
+strategies are interleaved within each of `--repeats` rounds (the order rotates), so drift of the
+machine hits all alike; a strategy's ratio is taken per round against that round's `naive`, and
+the median and range over rounds are printed.
+
+The harness-against-bare comparison times `naive` twice per round: the template's loop over the
+same preloaded batches against a plain loop (zero_grad, forward, cross-entropy, backward, SGD
+step) on a copy of the model; and both again with their data loading (Avalanche's loader against
+a `DataLoader` over a `TensorDataset`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import itertools
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from clbench.runner import Prepared, RunSpec, prepare
+from clbench.strategies import STRATEGIES
+
+TARGETS = {"gpm": 1.3, "sgp": 1.3, "ness": 1.2}
+HARNESS_TARGET = 1.1
+
+
+@dataclass
+class StepBench:
+    """One strategy set up to train task 1, with a fixed list of its own batches."""
+
+    name: str
+    prepared: Prepared
+    batches: list
+
+    def segment(self) -> None:
+        """`len(batches)` iterations of the template's training loop."""
+        template = self.prepared.template
+        template.dataloader = self.batches
+        template.training_epoch()
+
+
+def set_up_task(prepared: Prepared, task: int, steps: int) -> list:
+    """Put the template in the state `train` leaves it in before task `task`'s first iteration;
+    return `steps` batches of its data loader."""
+    template = prepared.template
+    prepared.schedule.start_task(task, [prepared.scenario.valid_stream[task].dataset])
+    template.is_training, template._stop_training = True, False
+    template.model.train()
+    template.experience = prepared.scenario.train_stream[task]
+    template._before_training()
+    template._before_training_exp()
+    template._before_training_epoch()
+    return list(itertools.islice(iter(template.dataloader), steps))
+
+
+def build(
+    strategy: str, benchmark: str, task0_epochs: int, steps: int, overrides: dict
+) -> StepBench:
+    spec = RunSpec(
+        benchmark,
+        strategy,
+        seed=0,
+        overrides={
+            **overrides,
+            "protocol": {**overrides.get("protocol", {}), "epochs": task0_epochs},
+        },
+    )
+    prepared = prepare(spec)
+    prepared.train_task(0)
+    return StepBench(strategy, prepared, set_up_task(prepared, 1, steps))
+
+
+def bare_step_loop(model: torch.nn.Module, batches: list, lr: float) -> Callable[[], None]:
+    """A plain PyTorch loop over `batches` (x, y, task) on `model`."""
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=lr)
+
+    def loop() -> None:
+        model.train()
+        for x, y, t in batches:
+            optimizer.zero_grad()
+            F.cross_entropy(model(x, t), y).backward()
+            optimizer.step()
+
+    return loop
+
+
+def _seconds(fn: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def _summary(values: list[float]) -> str:
+    return f"{statistics.median(values):6.2f}x  [{min(values):.2f}, {max(values):.2f}]"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="clbench bench-overhead", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--benchmark", default="pmnist5k")
+    parser.add_argument("--strategies", default="all", help="comma-separated names, or all")
+    parser.add_argument("--steps", type=int, default=50, help="iterations per timed segment")
+    parser.add_argument("--repeats", type=int, default=7, help="interleaved rounds")
+    parser.add_argument("--task0-epochs", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    names = (
+        [n for n, _ in STRATEGIES.items()]
+        if args.strategies == "all"
+        else args.strategies.split(",")
+    )
+    names = ["naive", *[n for n in names if n != "naive"]]
+    warnings.simplefilter("ignore")
+    benches = []
+    for name in names:
+        started = time.perf_counter()
+        benches.append(build(name, args.benchmark, args.task0_epochs, args.steps, {}))
+        print(f"set up {name} ({time.perf_counter() - started:.1f}s)", flush=True)
+
+    naive = benches[0]
+    protocol = naive.prepared.resolved.protocol
+    bare_model = copy.deepcopy(naive.prepared.template.model)
+    bare_steps = bare_step_loop(bare_model, naive.batches, protocol.lr)
+    x = torch.cat([b[0] for b in naive.batches])
+    y = torch.cat([b[1] for b in naive.batches])
+    t = torch.cat([b[2] for b in naive.batches])
+    bare_loader = DataLoader(TensorDataset(x, y, t), batch_size=protocol.batch_size, shuffle=True)
+
+    def harness_epoch() -> None:  # the template's loop with its own data loading
+        template = naive.prepared.template
+        template.make_train_dataloader()
+        template.dataloader = itertools.islice(iter(template.dataloader), args.steps)
+        template.training_epoch()
+
+    bare_epoch = bare_step_loop(bare_model, bare_loader, protocol.lr)
+
+    per_step: dict[str, list[float]] = {b.name: [] for b in benches}
+    ratios: dict[str, list[float]] = {b.name: [] for b in benches}
+    harness = {"step": [], "epoch": []}
+    for round_ in range(args.repeats):
+        shift = round_ % len(benches)
+        order = benches[shift:] + benches[:shift]
+        seconds = {b.name: _seconds(b.segment) / args.steps for b in order}
+        for name, value in seconds.items():
+            per_step[name].append(value)
+            ratios[name].append(value / seconds["naive"])
+        harness["step"].append(_seconds(naive.segment) / _seconds(bare_steps))
+        harness["epoch"].append(_seconds(harness_epoch) / _seconds(bare_epoch))
+
+    print(
+        f"\n{args.benchmark}, batch {protocol.batch_size}, step = one training iteration of task 1 "
+        f"after task 0; {args.repeats} interleaved rounds of {args.steps} steps, "
+        f"{args.threads} thread(s)"
+    )
+    print(f"{'strategy':18} {'ms/step':>8}  {'ratio to naive [min, max]':>26}  target")
+    for bench in benches:
+        target = TARGETS.get(bench.name)
+        median = statistics.median(ratios[bench.name])
+        verdict = (
+            "" if target is None else f"<= {target}  {'met' if median <= target else 'MISSED'}"
+        )
+        print(
+            f"{bench.name:18} {1e3 * statistics.median(per_step[bench.name]):8.3f}  "
+            f"{_summary(ratios[bench.name]):>26}  {verdict}"
+        )
+    print("\nharness naive / bare PyTorch loop (median [min, max]):")
+    for key, label in (
+        ("step", "steps on preloaded batches"),
+        ("epoch", "steps with data loading"),
+    ):
+        median = statistics.median(harness[key])
+        verdict = "met" if median <= HARNESS_TARGET else "MISSED"
+        print(f"  {label:28} {_summary(harness[key])}  target <= {HARNESS_TARGET}  {verdict}")
+    return 0
