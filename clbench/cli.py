@@ -1,4 +1,5 @@
-"""The `clbench` command line: list, run, sweep, report, bench (sweep + report), bench-svd.
+"""The `clbench` command line: list, run, sweep, report, bench (sweep + report), new-strategy,
+bench-svd, bench-overhead.
 
 Expected errors (bad names or values, missing data) print one line and exit with status 2; no
 traceback.
@@ -173,6 +174,16 @@ def cmd_bench_overhead(args: argparse.Namespace) -> int:
     return overhead.main(args.extra)
 
 
+def cmd_new_strategy(args: argparse.Namespace) -> int:
+    from clbench.scaffold import new_strategy
+
+    target = new_strategy(args.name, Path(args.dir))
+    print(f"wrote {target}; next:")
+    print(f"  pip install -e {target}")
+    print(f"  clbench run --benchmark split-digits --strategy {args.name}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="clbench", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -223,6 +234,13 @@ def build_parser() -> argparse.ArgumentParser:
         "bench-svd", help="time the SVD utility against numpy (bench-svd --help)", add_help=False
     )
     svd.set_defaults(handler=cmd_bench_svd, passes_extra=True)
+
+    scaffold = commands.add_parser(
+        "new-strategy", help="write a strategy package skeleton that installs and runs"
+    )
+    scaffold.add_argument("name", metavar="NAME", help="the strategy's name, e.g. my-method")
+    scaffold.add_argument("--dir", default=".", help="where to write clbench-NAME/ (default .)")
+    scaffold.set_defaults(handler=cmd_new_strategy)
 
     steps = commands.add_parser(
         "bench-overhead",

@@ -117,6 +117,33 @@ def coerce(tp: Any, value: Any, where: str) -> Any:
     return _scalar(tp, value, where)
 
 
+SCALARS = (bool, int, float, str)
+PARSEABLE_HINT = "bool, int, float, str, Literal[...], X | None, or a list/tuple of one of them"
+
+
+def parseable(tp: Any) -> bool:
+    """Whether `coerce` can read command-line text into a field of type `tp`."""
+    origin = get_origin(tp)
+    if origin is Literal:
+        return True
+    if origin in (Union, types.UnionType):
+        return all(a is type(None) or parseable(a) for a in get_args(tp))
+    if origin in (tuple, list):
+        args = [a for a in get_args(tp) if a is not Ellipsis]
+        return len(args) == 1 and get_origin(args[0]) is None and parseable(args[0])
+    return tp in SCALARS
+
+
+def check_parseable(cls: type, where: str) -> None:
+    """Raise `ConfigError` naming the first field of `cls` that `--set` could not parse."""
+    for name, tp in field_types(cls).items():
+        if not parseable(tp):
+            raise ConfigError(
+                f"{where}: field {name!r} has type {describe_type(tp)}, which --set cannot "
+                f"parse; use {PARSEABLE_HINT}"
+            )
+
+
 def build_params(cls: type, overrides: Mapping[str, Any], owner: str) -> Any:
     """Instantiate parameter dataclass `cls` with `overrides`; unknown names list the valid ones."""
     types_by_name = field_types(cls)

@@ -24,6 +24,7 @@ from avalanche.core import SupervisedPlugin
 from torch import nn
 
 from clbench.errors import ConfigError
+from clbench.params import check_parseable
 from clbench.registry import Registry
 
 SIGNATURE_HINT = "def factory(model: nn.Module, params: SomeDataclass) -> StrategyBuild"
@@ -82,6 +83,7 @@ def strategy_from_factory(name: str, factory: object) -> Strategy:
             f"{where}: parameter {parameters[1].name!r} must be annotated with a dataclass; "
             f"expected {SIGNATURE_HINT}"
         )
+    check_parseable(params_type, where)
     summary = (inspect.getdoc(factory) or "").split("\n", 1)[0]
     return Strategy(name=name, factory=factory, params_type=params_type, summary=summary)
 
