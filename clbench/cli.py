@@ -1,5 +1,5 @@
 """The `clbench` command line: list, run, sweep, report, bench (sweep + report), new-strategy,
-bench-svd, bench-overhead.
+bench-svd, bench-overhead, bench-memory.
 
 Expected errors (bad names or values, missing data) print one line and exit with status 2; no
 traceback.
@@ -20,16 +20,6 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _overrides(assignments: list[str]) -> dict[str, dict[str, str]]:
-    from clbench.params import parse_assignment
-
-    result: dict[str, dict[str, str]] = {}
-    for text in assignments:
-        owner, name, value = parse_assignment(text)
-        result.setdefault(owner, {})[name] = value
-    return result
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -66,6 +56,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from clbench.params import overrides_from_assignments
     from clbench.runner import RunSpec, run
 
     spec = RunSpec(
@@ -76,10 +67,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         device=args.device,
         data_root=args.data_root,
         download=not args.no_download,
-        overrides=_overrides(args.set),
+        overrides=overrides_from_assignments(args.set),
     )
     say = None if args.quiet else (lambda message: print(message, file=sys.stderr, flush=True))
-    result = run(spec, Path(args.results), progress=say)
+    result = run(spec, Path(args.results), progress=say, checkpoints=args.checkpoints)
     m = result["metrics"]
     print(
         f"{result['name']}: ACC {m['acc']:.4f}  BWT {m['bwt']:+.4f}  "
@@ -184,6 +175,12 @@ def cmd_new_strategy(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_memory(args: argparse.Namespace) -> int:
+    from clbench import membench
+
+    return membench.main(args.extra)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="clbench", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -212,6 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a parameter, e.g. protocol.lr=0.1 or ewc.ewc_lambda=10",
     )
     one.add_argument("--quiet", action="store_true", help="no per-task progress lines")
+    one.add_argument(
+        "--checkpoints",
+        action="store_true",
+        help="save the model after every task (RESULTS/NAME.ckpt/)",
+    )
     one.set_defaults(handler=cmd_run)
 
     sweep = commands.add_parser("sweep", help="run a suite's runs (resumable, parallel)")
@@ -248,6 +250,13 @@ def build_parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     steps.set_defaults(handler=cmd_bench_overhead, passes_extra=True)
+
+    memory = commands.add_parser(
+        "bench-memory",
+        help="peak memory of a run per strategy, and bytes kept (bench-memory --help)",
+        add_help=False,
+    )
+    memory.set_defaults(handler=cmd_bench_memory, passes_extra=True)
     return parser
 
 

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
+from clbench.params import overrides_from_assignments
 from clbench.runner import Prepared, RunSpec, prepare
 from clbench.strategies import STRATEGIES
 
@@ -118,7 +119,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=7, help="interleaved rounds")
     parser.add_argument("--task0-epochs", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="protocol.FIELD=VALUE",
+        help="change the benchmark's protocol for every strategy, e.g. protocol.batch_size=64",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    overrides = overrides_from_assignments(args.set)
+    if set(overrides) - {"protocol"}:
+        parser.error("--set takes protocol.FIELD=VALUE only (it applies to every strategy)")
     torch.set_num_threads(args.threads)
     names = (
         [n for n, _ in STRATEGIES.items()]
@@ -130,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     benches = []
     for name in names:
         started = time.perf_counter()
-        benches.append(build(name, args.benchmark, args.task0_epochs, args.steps, {}))
+        benches.append(build(name, args.benchmark, args.task0_epochs, args.steps, overrides))
         print(f"set up {name} ({time.perf_counter() - started:.1f}s)", flush=True)
 
     naive = benches[0]

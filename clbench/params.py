@@ -11,7 +11,7 @@ import dataclasses
 import math
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Union, get_args, get_origin
 
 from clbench.errors import ConfigError
@@ -179,3 +179,12 @@ def parse_assignment(text: str) -> tuple[str, str, str]:
     if not sep or not dot or not owner or not field:
         raise ConfigError(f"--set {text!r}: expected OWNER.FIELD=VALUE, e.g. ewc.ewc_lambda=10")
     return owner, field, value.strip()
+
+
+def overrides_from_assignments(assignments: Sequence[str]) -> dict[str, dict[str, str]]:
+    """`["protocol.lr=0.1", "ewc.ewc_lambda=10"]` -> `{"protocol": {"lr": "0.1"}, ...}`."""
+    result: dict[str, dict[str, str]] = {}
+    for text in assignments:
+        owner, name, value = parse_assignment(text)
+        result.setdefault(owner, {})[name] = value
+    return result

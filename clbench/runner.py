@@ -253,15 +253,29 @@ def prepare(spec: RunSpec, show_epochs: bool = False) -> Prepared:
     return Prepared(resolved, sequence, built, scenario, schedule, recorder, template)
 
 
+def save_checkpoint(path: Path, model: torch.nn.Module, task: int) -> None:
+    """The model's tensors after `task` (state_dict, effective weights of parametrized layers
+    included), atomically; it holds tensors, ints and strings only, so `torch.load(path,
+    weights_only=True)` reads it without unpickling code."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {name: tensor.detach().cpu().clone() for name, tensor in model.state_dict().items()}
+    weights = {f"{name}.effective": tensor for name, tensor in layer_weights(model).items()}
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save({"task": task, "state_dict": state, "effective_weights": weights}, tmp)
+    tmp.replace(path)
+
+
 def run(
     spec: RunSpec,
     results_dir: Path | None = None,
     progress: Callable[[str], None] | None = None,
     show_epochs: bool = False,
+    checkpoints: bool = False,
 ) -> dict[str, Any]:
     """Train `spec` task by task, return its result and, with `results_dir`, write it there.
     `progress` receives a line per task; `show_epochs` draws a progress bar over each task's
-    epochs (for runs in the foreground of a terminal)."""
+    epochs (for runs in the foreground of a terminal); `checkpoints` (with `results_dir`) saves
+    the model after every task (`save_checkpoint`)."""
     if results_dir is not None:
         resolve(spec)  # bad names and values are reported before the folder is touched
         ensure_writable(results_dir)
@@ -296,6 +310,8 @@ def run(
             if hasattr(plugin, "task_report"):
                 record.update(plugin.task_report())
         tasks.append(record)
+        if checkpoints and results_dir is not None:
+            save_checkpoint(Path(results_dir) / f"{resolved.name}.ckpt" / f"task{t}.pt", model, t)
         say(
             f"task {t + 1}/{n_tasks}: {schedule.epochs_run} epochs, "
             f"acc on it {matrix[-1][t]:.3f}, mean so far {np.mean(matrix[-1][: t + 1]):.3f} "
