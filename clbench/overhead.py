@@ -150,10 +150,12 @@ def main(argv: list[str] | None = None) -> int:
     t = torch.cat([b[2] for b in naive.batches])
     bare_loader = DataLoader(TensorDataset(x, y, t), batch_size=protocol.batch_size, shuffle=True)
 
+    template = naive.prepared.template
+    template.make_train_dataloader()  # once per task, as Avalanche does
+    harness_loader = template.dataloader
+
     def harness_epoch() -> None:  # the template's loop with its own data loading
-        template = naive.prepared.template
-        template.make_train_dataloader()
-        template.dataloader = itertools.islice(iter(template.dataloader), args.steps)
+        template.dataloader = itertools.islice(iter(harness_loader), args.steps)
         template.training_epoch()
 
     bare_epoch = bare_step_loop(bare_model, bare_loader, protocol.lr)
