@@ -3,11 +3,10 @@ strategy keeps between tasks.
 
 Each run executes in its own child process (one torch thread). The child samples its resident set
 (`/proc/self/statm`) every 5 ms from a background thread while it trains and evaluates every task;
-the table gives that peak and the growth over the resident set once data, model and strategy are
-built (what training itself adds; building the offline data briefly takes about 300 MiB more
-than training here, the same for every strategy). NESS is
-measured with both sources of its null spaces (`raw`, the paper's stored inputs, and `gram`,
-running Gram matrices).
+the table gives that peak and its growth over the resident set once data, model and strategy are
+built: what training itself adds. Importing and building the data happen before sampling starts
+and are left out. NESS is measured with both sources of its null spaces (`raw`, the paper's
+stored inputs, and `gram`, running Gram matrices).
 """
 
 from __future__ import annotations
@@ -23,13 +22,13 @@ CHILD = """
 import json, os, sys, threading, time, torch
 torch.set_num_threads(1)
 from clbench.memory import kept_bytes
-from clbench.runner import RunSpec, prepare
+from clbench.runner import RunSpec, prepare, resolve
 
 def resident():
     with open("/proc/self/statm") as handle:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
-prepared = prepare(RunSpec(**json.loads(sys.argv[1])))
+prepared = prepare(resolve(RunSpec(**json.loads(sys.argv[1]))))
 before = peak = resident()
 done = threading.Event()
 

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from clbench.params import overrides_from_assignments
-from clbench.runner import Prepared, RunSpec, prepare
+from clbench.runner import Prepared, RunSpec, prepare, resolve
 from clbench.strategies import STRATEGIES
 
 TARGETS = {"gpm": 1.3, "sgp": 1.3, "ness": 1.2}
@@ -80,7 +80,7 @@ def build(
             "protocol": {**overrides.get("protocol", {}), "epochs": task0_epochs},
         },
     )
-    prepared = prepare(spec)
+    prepared = prepare(resolve(spec))
     prepared.train_task(0)
     return StepBench(strategy, prepared, set_up_task(prepared, 1, steps))
 

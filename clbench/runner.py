@@ -224,9 +224,9 @@ class Prepared:
             self.template.train(self.scenario.train_stream[t], eval_streams=[])
 
 
-def prepare(spec: RunSpec, show_epochs: bool = False) -> Prepared:
-    """Seed, then build the benchmark, model, strategy and training template of `spec`."""
-    resolved = resolve(spec)
+def prepare(resolved: ResolvedRun, show_epochs: bool = False) -> Prepared:
+    """Seed, then build the benchmark, model, strategy and training template of a resolved spec."""
+    spec = resolved.spec
     protocol = resolved.protocol
     seed_everything(spec.seed)
     options = DataOptions(root=Path(spec.data_root), download=spec.download, seed=spec.seed)
@@ -276,12 +276,12 @@ def run(
     `progress` receives a line per task; `show_epochs` draws a progress bar over each task's
     epochs (for runs in the foreground of a terminal); `checkpoints` (with `results_dir`) saves
     the model after every task (`save_checkpoint`)."""
+    resolved = resolve(spec)  # bad names and values are reported before the folder is touched
     if results_dir is not None:
-        resolve(spec)  # bad names and values are reported before the folder is touched
         ensure_writable(results_dir)
     say = progress or (lambda message: None)
-    prepared = prepare(spec, show_epochs)
-    resolved, sequence, built = prepared.resolved, prepared.sequence, prepared.built
+    prepared = prepare(resolved, show_epochs)
+    sequence, built = prepared.sequence, prepared.built
     schedule, recorder, template = prepared.schedule, prepared.recorder, prepared.template
     scenario, n_tasks = prepared.scenario, prepared.n_tasks
     model = template.model

@@ -75,23 +75,26 @@ def _cells(table: pd.DataFrame, pm: str, bold: str) -> pd.DataFrame:
     return cells
 
 
-def _with_published(
-    table: pd.DataFrame, cells: pd.DataFrame, published: list[Published], refs: dict[str, int]
-) -> pd.DataFrame:
-    """Add `ACC published` / `BWT published` columns when any row has a published number."""
+def _published_columns(
+    table: pd.DataFrame, published: list[Published]
+) -> tuple[dict[str, list[str]], dict[str, int]]:
+    """`ACC published` / `BWT published` cells per row, and the sources they cite numbered in
+    order of appearance; no columns when no row has a published number."""
     matches = [
         [p for p in published if p.benchmark == b and p.strategy == s]
         for b, s in zip(table["benchmark"], table["strategy"], strict=True)
     ]
+    refs: dict[str, int] = {}
     if not any(matches):
-        return cells
+        return {}, refs
     for entries in matches:
         for entry in entries:
             refs.setdefault(entry.source, len(refs) + 1)
-    cells = cells.copy()
-    cells["ACC published"] = [published_cell(m, "acc", refs) for m in matches]
-    cells["BWT published"] = [published_cell(m, "bwt", refs) for m in matches]
-    return cells
+    columns = {
+        "ACC published": [published_cell(m, "acc", refs) for m in matches],
+        "BWT published": [published_cell(m, "bwt", refs) for m in matches],
+    }
+    return columns, refs
 
 
 @dataclass
@@ -108,12 +111,12 @@ def render(
     """The three renderings of one benchmark's rows of `summary_table`."""
     rows = table[table["benchmark"] == benchmark].reset_index(drop=True)
     labels = [row_label(s, v) for s, v in zip(rows["strategy"], rows["variant"], strict=True)]
-    refs: dict[str, int] = {}
-    md = _with_published(rows, _cells(rows, "±", "**{}**"), published, refs)
-    md.insert(0, "Strategy", labels)
+    columns, refs = _published_columns(rows, published)
     footnotes = [f"[{n}] published: {sources[key]}" for key, n in refs.items()]
+    md = _cells(rows, "±", "**{}**").assign(**columns)
+    md.insert(0, "Strategy", labels)
 
-    tex = _with_published(rows, _cells(rows, r"$\pm$", r"\textbf{{{}}}"), published, {})
+    tex = _cells(rows, r"$\pm$", r"\textbf{{{}}}").assign(**columns)
     tex.insert(0, "Strategy", [label.replace("_", r"\_") for label in labels])
     tex.columns = [c.replace("%", r"\%") for c in tex.columns]
     latex = tex.to_latex(index=False, escape=False, column_format="l" + "r" * (tex.shape[1] - 1))
@@ -123,9 +126,9 @@ def render(
 
     csv_rows = rows.copy()
     csv_rows.insert(2, "label", labels)
-    if "ACC published" in md:
-        csv_rows["acc_published"] = md["ACC published"]
-        csv_rows["bwt_published"] = md["BWT published"]
+    if columns:
+        csv_rows["acc_published"] = columns["ACC published"]
+        csv_rows["bwt_published"] = columns["BWT published"]
     markdown = md.to_markdown(index=False, disable_numparse=True)
     if footnotes:
         markdown += "\n\n" + "\n".join(footnotes)
