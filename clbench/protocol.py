@@ -99,9 +99,10 @@ class ValidationSchedule(SupervisedPlugin):
         )
 
     def before_backward(self, strategy, **kwargs) -> None:
-        if not torch.isfinite(strategy.loss):
+        loss = strategy.loss.item()  # one read of the scalar; cheaper than a tensor isfinite
+        if not math.isfinite(loss):
             raise TrainingDiverged(
-                f"non-finite loss ({strategy.loss.item()}) at task {self.task + 1}, "
+                f"non-finite loss ({loss}) at task {self.task + 1}, "
                 f"epoch {self.epochs_run + 1}, step {strategy.clock.train_epoch_iterations + 1} "
                 "(counted from 1)"
             )

@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from avalanche.training.templates import SupervisedTemplate
 from torch import Tensor
 
 from clbench.data import BENCHMARKS, DataOptions, TaskSequence
@@ -38,6 +37,7 @@ from clbench.progress import EpochBar
 from clbench.protocol import ProtocolParams, ValidationSchedule
 from clbench.store import RESULT_FORMAT, ensure_writable, write_json_atomic
 from clbench.strategies import STRATEGIES, StrategyBuild
+from clbench.template import HarnessTemplate
 
 FALLBACK_MODEL = "mlp"
 
@@ -134,21 +134,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-class HarnessTemplate(SupervisedTemplate):
-    """Avalanche's supervised template; the optimizer is built by `ValidationSchedule` per task.
-
-    Avalanche's evaluation plugin is taken out of the plugin list: the harness records its own
-    metrics, and the plugin copies the current experience at every callback of every iteration
-    (`bench-overhead` measured it at a third of a `naive` step)."""
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.plugins.remove(self.evaluator)
-
-    def make_optimizer(self, **kwargs) -> None:
-        return None
 
 
 def _template(
