@@ -18,8 +18,9 @@ import torch
 import torch.nn.functional as F
 from avalanche.core import SupervisedPlugin
 from avalanche.models import avalanche_forward
-from torch.utils.data import ConcatDataset, DataLoader, Dataset
+from torch.utils.data import Dataset
 
+from clbench.data.loading import sequential_loader
 from clbench.errors import TrainingDiverged
 from clbench.models import evaluation_mode
 from clbench.params import require
@@ -134,7 +135,7 @@ def validation_loss(strategy, datasets: list[Dataset], batch_size: int) -> float
     """Mean cross-entropy of the model in eval mode over the validation datasets."""
     model = strategy.model
     total, count = 0.0, 0
-    loader = DataLoader(ConcatDataset(datasets), batch_size=batch_size, shuffle=False)
+    loader = sequential_loader(datasets, batch_size)
     with evaluation_mode(model):
         for x, y, t in loader:
             x, y, t = x.to(strategy.device), y.to(strategy.device), t.to(strategy.device)

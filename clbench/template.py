@@ -1,6 +1,6 @@
 """The training template every run uses: Avalanche's `SupervisedTemplate` with less work per step.
 
-Four changes, none of which alters what is computed (`bench-overhead` measured each):
+Five changes, none of which alters what is computed (`bench-overhead` measured each):
 - Avalanche's evaluation and periodic-evaluation plugins are taken out of the plugin list: the
   harness records its own metrics and evaluates when a task ends (`runner.run`); the first copies
   the current experience at every callback of every iteration, the second has nothing to do
@@ -11,6 +11,8 @@ Four changes, none of which alters what is computed (`bench-overhead` measured e
 - The eight callbacks of a training iteration call only the plugins that define the hook (a
   plugin inheriting Avalanche's empty default is skipped), in plugin order; the list is built
   when an experience starts.
+- Data loaders read a batch with one indexing operation (`clbench.data.loading`), with
+  Avalanche's samplers: the same batches, without Avalanche's per-sample fetch.
 - The training loop (`training_epoch`) is Avalanche's `SGDUpdate.training_epoch`, callback for
   callback, except that the loss starts as the criterion's value: Avalanche starts it as a new
   `zeros(1)` and adds the criterion to it, an allocation and an addition per step (6% of a
@@ -26,6 +28,8 @@ from avalanche.core import BaseSGDPlugin
 from avalanche.models import avalanche_forward
 from avalanche.training.templates import SupervisedTemplate
 from avalanche.training.templates.base_sgd import PeriodicEval
+
+from clbench.data.loading import BatchedSingleLoader, BatchedTaskBalancedLoader
 
 ITERATION_EVENTS = (
     "before_training_iteration",
@@ -65,6 +69,32 @@ class HarnessTemplate(SupervisedTemplate):
 
     def make_optimizer(self, **kwargs) -> None:
         return None
+
+    def make_train_dataloader(self, shuffle: bool = True, **kwargs) -> None:
+        """Avalanche's task-balanced loader with its arguments (`make_train_dataloader` of
+        `BaseSGDTemplate`), reading batches at once."""
+        args = self._obtain_common_dataloader_parameters(
+            batch_size=self.train_mb_size,
+            num_workers=kwargs.get("num_workers", 0),
+            shuffle=shuffle,
+            pin_memory=kwargs.get("pin_memory"),
+            persistent_workers=kwargs.get("persistent_workers", False),
+            drop_last=kwargs.get("drop_last", False),
+        )
+        self.dataloader = BatchedTaskBalancedLoader(
+            self.adapted_dataset, oversample_small_groups=True, **args
+        )
+
+    def make_eval_dataloader(self, shuffle: bool = False, **kwargs) -> None:
+        """Avalanche's evaluation loader with its arguments, reading batches at once."""
+        args = self._obtain_common_dataloader_parameters(
+            batch_size=self.eval_mb_size,
+            num_workers=kwargs.get("num_workers", 0),
+            shuffle=shuffle,
+            pin_memory=kwargs.get("pin_memory"),
+            persistent_workers=kwargs.get("persistent_workers", False),
+        )
+        self.dataloader = BatchedSingleLoader(self.adapted_dataset, **args)
 
     def forward(self):
         return avalanche_forward(self.model, self.mb_x, self.mb_task_id)

@@ -18,6 +18,7 @@ from avalanche.benchmarks.utils import _make_taskaware_classification_dataset
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from clbench.data.loading import with_sample_origin
 from clbench.errors import ConfigError
 
 
@@ -63,7 +64,8 @@ BenchmarkBuilder = Callable[[DataOptions], TaskSequence]
 
 
 class ImageTensors(Dataset):
-    """Images held as one tensor, converted to normalised float32 one sample at a time."""
+    """Images held as one tensor, converted to normalised float32 when read: one sample at a
+    time (`dataset[i]`) or a batch of rows at once (`fetch`), with the same arithmetic."""
 
     def __init__(self, task: TaskData, x: Tensor, y: Tensor) -> None:
         self.x = x
@@ -76,11 +78,23 @@ class ImageTensors(Dataset):
     def __len__(self) -> int:
         return len(self.targets)
 
-    def __getitem__(self, index: int) -> tuple[Tensor, int]:
-        image = self.x[index].float() * self._scale
+    def _normalized(self, images: Tensor) -> Tensor:
+        images = images.float()
+        if self._scale != 1.0:  # float inputs are used as they are (x * 1.0 is x)
+            images = images * self._scale
         if self._mean is not None:
-            image = (image - self._mean) / self._std
-        return image, int(self.targets[index])
+            images = (images - self._mean) / self._std
+        return images
+
+    def __getitem__(self, index: int) -> tuple[Tensor, int]:
+        return self._normalized(self.x[index]), int(self.targets[index])
+
+    def fetch(self, rows: Tensor) -> tuple[Tensor, Tensor]:
+        """Images and labels (int64) of `rows`, as one batch."""
+        return (
+            self._normalized(self.x.index_select(0, rows)),
+            self.targets.index_select(0, rows).long(),
+        )
 
 
 def split_validation(n: int, pc_valid: float, seed: int) -> tuple[Tensor, Tensor]:
@@ -111,7 +125,9 @@ def to_scenario(sequence: TaskSequence, pc_valid: float, seed: int, cumulative: 
             "test": ImageTensors(task, task.x_test, task.y_test),
         }
         for stream, data in parts.items():
-            dataset = _make_taskaware_classification_dataset(data, task_labels=task_id)
+            dataset = with_sample_origin(
+                _make_taskaware_classification_dataset(data, task_labels=task_id), data
+            )
             if cumulative and stream != "test" and streams[stream]:
                 dataset = streams[stream][-1].concat(dataset)
             streams[stream].append(dataset)
