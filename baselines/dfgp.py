@@ -104,5 +104,9 @@ class FlatnessAscent(SupervisedPlugin):
 def dfgp(model: nn.Module, params: DFGPParams) -> StrategyBuild:
     """DFGP: GPM trained on flat minima in data (adversarial mixup) and weights (SAM)."""
     return StrategyBuild(
-        plugins=[FlatnessAscent(params), GradientProjection(GPMMemory(params), params)]
+        plugins=[
+            FlatnessAscent(params),
+            # after backward: the ascent reads the raw gradient of the first backward
+            GradientProjection(GPMMemory(params), params, project_in_backward=False),
+        ]
     )

@@ -69,12 +69,18 @@ def set_up_task(prepared: Prepared, task: int, steps: int) -> list:
 
 
 def build(
-    strategy: str, benchmark: str, task0_epochs: int, steps: int, overrides: dict
+    strategy: str,
+    benchmark: str,
+    task0_epochs: int,
+    steps: int,
+    overrides: dict,
+    model: str | None = None,
 ) -> StepBench:
     spec = RunSpec(
         benchmark,
         strategy,
         seed=0,
+        model=model,
         overrides={
             **overrides,
             "protocol": {**overrides.get("protocol", {}), "epochs": task0_epochs},
@@ -114,19 +120,19 @@ def main(argv: list[str] | None = None) -> int:
         prog="clbench bench-overhead", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--benchmark", default="pmnist5k")
+    parser.add_argument("--model", default=None, help="default: the benchmark's preset model")
     parser.add_argument("--strategies", default="all", help="comma-separated names, or all")
     parser.add_argument("--steps", type=int, default=50, help="iterations per timed segment")
     parser.add_argument("--repeats", type=int, default=7, help="interleaved rounds")
     parser.add_argument("--task0-epochs", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument(
-        "--set", action="append", default=[], metavar="protocol.FIELD=VALUE",
-        help="change the benchmark's protocol for every strategy, e.g. protocol.batch_size=64",
+        "--set", action="append", default=[], metavar="OWNER.FIELD=VALUE",
+        help="protocol.FIELD for every strategy (e.g. protocol.batch_size=64), or STRATEGY.FIELD "
+        "for that strategy (e.g. gpm.threshold=0.97)",
     )  # fmt: skip
     args = parser.parse_args(argv)
     overrides = overrides_from_assignments(args.set)
-    if set(overrides) - {"protocol"}:
-        parser.error("--set takes protocol.FIELD=VALUE only (it applies to every strategy)")
     torch.set_num_threads(args.threads)
     names = (
         [n for n, _ in STRATEGIES.items()]
@@ -134,11 +140,19 @@ def main(argv: list[str] | None = None) -> int:
         else args.strategies.split(",")
     )
     names = ["naive", *[n for n in names if n != "naive"]]
+    unknown = set(overrides) - {"protocol", *names}
+    if unknown:
+        parser.error(
+            f"--set {sorted(unknown)[0]}.*: not the protocol or a benchmarked strategy "
+            f"({', '.join(names)})"
+        )
     warnings.simplefilter("ignore")
     benches = []
     for name in names:
         started = time.perf_counter()
-        benches.append(build(name, args.benchmark, args.task0_epochs, args.steps, overrides))
+        own = {owner: v for owner, v in overrides.items() if owner in ("protocol", name)}
+        bench = build(name, args.benchmark, args.task0_epochs, args.steps, own, args.model)
+        benches.append(bench)
         print(f"set up {name} ({time.perf_counter() - started:.1f}s)", flush=True)
 
     naive = benches[0]
@@ -172,8 +186,9 @@ def main(argv: list[str] | None = None) -> int:
         harness["epoch"].append(_seconds(harness_epoch) / _seconds(bare_epoch))
 
     print(
-        f"\n{args.benchmark}, batch {protocol.batch_size}, step = one training iteration of task 1 "
-        f"after task 0; {args.repeats} interleaved rounds of {args.steps} steps, "
+        f"\n{args.benchmark} ({naive.prepared.resolved.model}), batch {protocol.batch_size}, "
+        f"step = one training iteration of task 1 after task 0; "
+        f"{args.repeats} interleaved rounds of {args.steps} steps, "
         f"{args.threads} thread(s)"
     )
     print(f"{'strategy':18} {'ms/step':>8}  {'ratio to naive [min, max]':>26}  target")

@@ -11,9 +11,15 @@ from baselines.dfgp import DFGPParams, dfgp
 from baselines.gpm import GPMParams, gpm
 from baselines.sgp import SGPMemory, SGPParams
 from clbench.errors import ConfigError
+from clbench.linalg import Projection, project_out
 from clbench.models import ModelParams, build_model
 from clbench.runner import RunSpec, run
 from clbench.strategies import STRATEGIES, StrategyBuild, register_strategy
+from clbench.strategies.input_projection import (
+    InputProjectedLinear,
+    project_inputs,
+    stop_projecting_inputs,
+)
 from clbench.strategies.projection import (
     GPMMemory,
     GradientProjection,
@@ -202,8 +208,80 @@ def test_whole_task_updates_lie_in_the_complement_of_the_previous_basis(factory)
     assert checked >= 4 * 3
 
 
+def gpm_after_backward(model, params: GPMParams) -> StrategyBuild:
+    """GPM with every layer projected after backward (as DFGP's projection runs)."""
+    memory = GPMMemory(params)
+    return StrategyBuild(plugins=[GradientProjection(memory, params, project_in_backward=False)])
+
+
 def test_dfgp_without_mixup_and_ascent_is_gpm_step_for_step():
+    """DFGP reduces to GPM exactly; GPM projecting inside the layers' backward follows GPM
+    projecting after backward up to rounding over a whole run."""
     shared = {"threshold": "0.95,0.99", "threshold_increment": "0", "samples": "100"}
-    _, gpm_trace = traced_run(gpm, GPMParams, shared)
+    _, after_trace = traced_run(gpm_after_backward, GPMParams, shared)
     _, dfgp_trace = traced_run(dfgp, DFGPParams, {**shared, "mixup_weight": "0", "rho": "0"})
-    assert_same_steps(gpm_trace, dfgp_trace)
+    assert_same_steps(after_trace, dfgp_trace)
+    _, inside_trace = traced_run(gpm, GPMParams, shared)
+    assert len(inside_trace.steps) == len(after_trace.steps)
+    for inside, after in zip(inside_trace.steps[-1], after_trace.steps[-1], strict=True):
+        torch.testing.assert_close(inside, after, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("rows", [6, 40])  # fewer rows than outputs: input side; more: weight side
+@pytest.mark.parametrize("with_scale", [False, True])
+def test_projection_inside_backward_equals_projection_after_backward(rows, with_scale):
+    """A Linear layer projecting in its backward gives the gradient that projecting after
+    backward gives, has no component in the kept basis, and leaves the input gradient alone."""
+    torch.manual_seed(0)
+    d, out, k = 30, 20, 9
+    M = orthonormal(d, k, seed=3)
+    scale = torch.linspace(0.2, 1.0, k) if with_scale else None
+    x = torch.randn(rows, d)
+    plain, inside = torch.nn.Linear(d, out), torch.nn.Linear(d, out)
+    inside.load_state_dict(plain.state_dict())
+    project_inputs(inside, Projection.of(M, scale, like=inside.weight))
+    target = torch.randn(rows, out)
+    inputs = []
+    for layer in (plain, inside):
+        inputs.append(x.clone().requires_grad_(True))
+        ((layer(inputs[-1]) - target) ** 2).sum().backward()
+    assert isinstance(inside, torch.nn.Linear)
+    grad = inside.weight.grad
+    torch.testing.assert_close(grad, project_out(plain.weight.grad, M, scale), atol=1e-5, rtol=1e-5)
+    if scale is None:
+        assert float((grad @ M).norm() / grad.norm()) < 1e-6
+    torch.testing.assert_close(inside.bias.grad, plain.bias.grad)
+    torch.testing.assert_close(inputs[1].grad, inputs[0].grad)
+    stop_projecting_inputs(inside)
+    assert type(inside) is torch.nn.Linear and not hasattr(inside, "projection")
+
+
+def test_gpm_projects_linear_layers_in_backward_during_a_task_only():
+    """From task 1 on, GPM's plain Linear layers project in their backward (so after_backward
+    leaves them alone); after the task they are plain layers again. DFGP opts out: its ascent
+    reads the raw gradient of its first backward."""
+    model = build_model("mlp", (1, 8, 8), 1, 3, ModelParams())
+    params = GPMParams(layer_caps=())
+    memory = GPMMemory(params)
+    plugin = plugin_at_task_1(memory, params, model)
+    strategy = SimpleNamespace(model=model)
+    plugin.before_training_exp(strategy)
+    layers = projected_layers(model)
+    assert all(isinstance(layer, InputProjectedLinear) for layer in layers.values())
+    assert plugin.targets(model).projected == []
+    x = torch.randn(5, 1, 8, 8)
+    torch.nn.functional.cross_entropy(model(x, 0), torch.tensor([0, 1, 2, 0, 1])).backward()
+    for name, layer in layers.items():
+        assert float((layer.weight.grad @ memory.bases[name]).abs().max()) < 1e-5
+    for layer in layers.values():
+        stop_projecting_inputs(layer)
+    assert not any(isinstance(layer, InputProjectedLinear) for layer in layers.values())
+
+    dfgp_params = DFGPParams(layer_caps=())
+    built = dfgp(model, dfgp_params)
+    projection = next(p for p in built.plugins if isinstance(p, GradientProjection))
+    projection.task = 1
+    projection.memory.bases.update(memory.bases)
+    projection.before_training_exp(strategy)
+    assert not any(isinstance(layer, InputProjectedLinear) for layer in layers.values())
+    assert len(projection.targets(model).projected) == len(layers)

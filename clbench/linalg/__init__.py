@@ -1,6 +1,7 @@
 """Shared linear algebra: the SVD utility, layer representations and the basis rules."""
 
 from clbench.linalg.basis import (
+    Projection,
     energy_rank,
     gpm_extend_basis,
     gpm_initial_basis,
@@ -46,6 +47,7 @@ __all__ = [
     "ness_null_space",
     "ness_null_space_from_inputs",
     "principal_angles",
+    "Projection",
     "project_out",
     "representation_layers",
     "sgp_extend_basis",

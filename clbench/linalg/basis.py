@@ -13,6 +13,8 @@ thresholds within 1e-12 of 1, where the reference code would add such vectors.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
@@ -219,20 +221,39 @@ def ness_null_space_from_inputs(R: Tensor, eps1: float) -> Tensor:
     return ness_null_space(gram_matrix(R), eps1)
 
 
-def project_out(grad: Tensor, M: Tensor, scale: Tensor | None = None) -> Tensor:
-    """Return grad - grad M diag(scale) M^T for a gradient reshaped to (out, d).
+@dataclass(frozen=True)
+class Projection:
+    """rows -> rows - rows M diag(scale) M^T, prepared once: M cast to the rows' dtype and device,
+    M diag(scale) formed (METHODS.md, GPM and SGP, Training: GPM, TRGP and DFGP use scale = None,
+    all ones; SGP uses scale = lambda). Each application is one product and one fused
+    multiply-add."""
 
-    GPM, TRGP and DFGP use scale = None (all ones, P = M M^T); SGP uses scale = lambda
-    (METHODS.md, GPM and SGP, Training). M is cast to grad's dtype and device.
-    """
-    if grad.dim() != 2 or M.dim() != 2 or grad.shape[1] != M.shape[0]:
-        raise ValueError(
-            f"grad (out, d) and M (d, k) do not match: {tuple(grad.shape)} and {tuple(M.shape)}"
-        )
-    M = M.to(grad)
-    coeff = grad @ M
-    if scale is not None:
-        if scale.shape != (M.shape[1],):
+    basis: Tensor
+    weighted: Tensor
+
+    @classmethod
+    def of(cls, M: Tensor, scale: Tensor | None, like: Tensor) -> Projection:
+        """The projection out of span(M) for rows of `like`'s dtype and device."""
+        if M.dim() != 2:
+            raise ValueError(f"M must be a (d, k) matrix, got shape {tuple(M.shape)}")
+        if scale is not None and scale.shape != (M.shape[1],):
             raise ValueError(f"scale must have shape ({M.shape[1]},), got {tuple(scale.shape)}")
-        coeff = coeff * scale.to(grad)
-    return grad - coeff @ M.T
+        basis = M.to(like)
+        return cls(basis, basis if scale is None else basis * scale.to(like))
+
+    def __call__(self, rows: Tensor) -> Tensor:
+        if rows.dim() != 2 or rows.shape[1] != self.basis.shape[0]:
+            raise ValueError(
+                f"rows (n, d) and M (d, k) do not match: {tuple(rows.shape)} and "
+                f"{tuple(self.basis.shape)}"
+            )
+        return self.apply(rows)
+
+    def apply(self, rows: Tensor) -> Tensor:
+        """`self(rows)` without the shape check (for the training step's inner loop)."""
+        return torch.addmm(rows, rows @ self.weighted, self.basis.T, alpha=-1)
+
+
+def project_out(grad: Tensor, M: Tensor, scale: Tensor | None = None) -> Tensor:
+    """Return grad - grad M diag(scale) M^T for a gradient reshaped to (out, d) (`Projection`)."""
+    return Projection.of(M, scale, like=grad)(grad)

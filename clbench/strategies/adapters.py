@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
+from clbench.strategies.layer_class import mix_in, mix_out
+
 
 class LowRankUpdate(nn.Module):
     """The parametrization W -> W + A B^T."""
@@ -49,10 +51,7 @@ def add_adapter(layer: nn.Module, basis: Tensor) -> LowRankUpdate:
     parametrize.register_parametrization(layer, "weight", update)
     layer.parametrizations.weight.original.requires_grad_(False)
     if isinstance(layer, nn.Linear):
-        parametrized = type(layer)
-        layer.__class__ = type(
-            f"Factorized{parametrized.__name__}", (FactorizedLinear, parametrized), {}
-        )
+        mix_in(layer, FactorizedLinear)
     return update
 
 
@@ -67,6 +66,5 @@ def merge_adapters(model: nn.Module) -> None:
     """Fold every adapter into its layer's weight (W <- W + A B^T) and unwrap the layer."""
     for module in model.modules():
         if adapter_of(module) is not None:
-            if isinstance(module, FactorizedLinear):  # back to torch's parametrized class
-                module.__class__ = type(module).__bases__[1]
+            mix_out(module, FactorizedLinear)  # back to torch's parametrized class
             parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)

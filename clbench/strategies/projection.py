@@ -1,11 +1,15 @@
 """Machinery shared by the gradient-projection family (GPM, SGP, TRGP, DFGP; METHODS.md).
 
-A `GradientProjection` plugin keeps a `BasisMemory` per layer. After backward on every task but
-the first, it removes from each projected weight's gradient its component in the kept basis
+A `GradientProjection` plugin keeps a `BasisMemory` per layer. On every task but the first, it
+removes from each projected weight's gradient its component in the kept basis
 (g <- g - g M diag(scale) M^T), and zeroes the gradients of the other shared parameters (BatchNorm's
-gamma and beta: learned on task 0, frozen afterwards); task-specific heads are never touched. After
-each task it captures the layers' representations from the restored model in eval mode, on a
-random subset of the task's training data, and hands them to the memory.
+gamma and beta: learned on task 0, frozen afterwards); task-specific heads are never touched. A
+Linear layer with a plain weight gets its gradient projected inside its own backward, on the
+input side when that is cheaper (`input_projection`); other layers (convolutions, TRGP's scaled
+weights), and every layer where another plugin reads the raw gradient after backward (DFGP's
+ascent: `project_in_backward=False`), are projected after backward. After each task it captures
+the layers' representations from the restored model in eval mode, on a random subset of the
+task's training data, and hands them to the memory.
 """
 
 from __future__ import annotations
@@ -22,15 +26,21 @@ from torch.nn.utils import parametrize
 
 from clbench.errors import ConfigError
 from clbench.linalg import (
+    Projection,
     capture_representations,
     gpm_extend_basis,
     gpm_initial_basis,
     gpm_sample_caps,
-    project_out,
     representation_layers,
 )
 from clbench.models import evaluation_mode
 from clbench.params import require
+from clbench.strategies.input_projection import (
+    InputProjectedLinear,
+    project_inputs,
+    projects_inputs,
+    stop_projecting_inputs,
+)
 from clbench.strategies.task_data import sample_task_batch
 
 
@@ -139,20 +149,23 @@ class GPMMemory:
 
 @dataclass
 class ProjectionTargets:
-    """Per task: (weight, basis, scale) of every layer with a basis, and the 1-D tensors (BatchNorm)
-    whose gradients are zeroed."""
+    """Per task: (weight, projection) of every layer with a basis that is projected after
+    backward, and the 1-D tensors (BatchNorm) whose gradients are zeroed."""
 
-    projected: list[tuple[nn.Parameter, Tensor, Tensor | None]]
+    projected: list[tuple[nn.Parameter, Projection]]
     frozen: list[nn.Parameter]
 
 
 class GradientProjection(SupervisedPlugin):
     """Projects gradients out of a `BasisMemory` and grows it after each task (module docstring)."""
 
-    def __init__(self, memory: BasisMemory, params: ProjectionParams) -> None:
+    def __init__(
+        self, memory: BasisMemory, params: ProjectionParams, project_in_backward: bool = True
+    ) -> None:
         super().__init__()
         self.memory = memory
         self.params = params
+        self.project_in_backward = project_in_backward
         self.task = 0
         self._targets: ProjectionTargets | None = None
 
@@ -163,8 +176,9 @@ class GradientProjection(SupervisedPlugin):
             projected = []
             for name, layer in projected_layers(model).items():
                 projector = self.memory.projector(name)
-                if projector is not None:
-                    projected.append((weight_parameter(layer), *projector))
+                if projector is not None and not isinstance(layer, InputProjectedLinear):
+                    weight = weight_parameter(layer)
+                    projected.append((weight, Projection.of(*projector, like=weight)))
             frozen = [
                 param
                 for name, param in model.named_parameters()
@@ -175,21 +189,29 @@ class GradientProjection(SupervisedPlugin):
 
     def before_training_exp(self, strategy, **kwargs) -> None:
         self._targets = None
+        if self.task == 0 or not self.project_in_backward:
+            return
+        for name, layer in projected_layers(strategy.model).items():
+            projector = self.memory.projector(name)
+            if projector is not None and projects_inputs(layer):
+                project_inputs(layer, Projection.of(*projector, like=layer.weight))
 
     def after_backward(self, strategy, **kwargs) -> None:
         if self.task == 0:
             return
         targets = self.targets(strategy.model)
         with torch.no_grad():
-            for weight, basis, scale in targets.projected:
+            for weight, projection in targets.projected:
                 if weight.grad is not None:
                     flat = weight.grad.view(weight.grad.shape[0], -1)
-                    flat.copy_(project_out(flat, basis, scale))
+                    flat.copy_(projection(flat))
             for param in targets.frozen:
                 if param.grad is not None:
                     param.grad.zero_()
 
     def after_training_exp(self, strategy, **kwargs) -> None:
+        for layer in projected_layers(strategy.model).values():
+            stop_projecting_inputs(layer)
         representations = self.collect(strategy)
         self.memory.update(self.task, representations)
         self.task += 1
