@@ -10,6 +10,9 @@ strategies are interleaved within each of `--repeats` rounds (the order rotates)
 machine hits all alike; a strategy's ratio is taken per round against that round's `naive`, and
 the median and range over rounds are printed.
 
+For the projection family it also times the products the projection adds to a step, apart from
+everything else: the arithmetic under its ratio, however the products are placed.
+
 The harness-against-bare comparison times `naive` twice per round: the template's loop over the
 same preloaded batches against a plain loop (zero_grad, forward, cross-entropy, backward, SGD
 step) on a copy of the model; and a whole epoch of task 1 each with its data loading (the
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import itertools
 import statistics
 import time
@@ -29,11 +33,15 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from avalanche.models import avalanche_forward
+from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
 from clbench.params import overrides_from_assignments
 from clbench.runner import Prepared, RunSpec, prepare, resolve
 from clbench.strategies import STRATEGIES
+from clbench.strategies.input_projection import InputProjectedLinear
+from clbench.strategies.projection import GradientProjection, projected_layers
 
 TARGETS = {"gpm": 1.3, "sgp": 1.3, "ness": 1.2}
 HARNESS_TARGET = 1.1
@@ -91,6 +99,40 @@ def build(
     return StepBench(strategy, prepared, set_up_task(prepared, 1, steps))
 
 
+def projection_products(bench: StepBench) -> list[Callable[[], Tensor]]:
+    """The products a projection strategy adds to a step, as its layers' backward (input or weight
+    side, by the same rule) or its `after_backward` compute them, on the first batch's layer
+    inputs or on weight-shaped gradients; empty for other strategies."""
+    plugin = next(
+        (p for p in bench.prepared.built.plugins if isinstance(p, GradientProjection)), None
+    )
+    if plugin is None:
+        return []
+    model = bench.prepared.template.model
+    layers = projected_layers(model)
+    inputs: dict[str, Tensor] = {}
+
+    def keep(name: str) -> Callable:
+        return lambda module, args, output: inputs.__setitem__(name, args[0].detach())
+
+    hooks = [layer.register_forward_hook(keep(name)) for name, layer in layers.items()]
+    x, _, t = bench.batches[0]
+    with torch.no_grad():
+        avalanche_forward(model, x, t)
+    for hook in hooks:
+        hook.remove()
+    products = []
+    for name, layer in layers.items():
+        if isinstance(layer, InputProjectedLinear):
+            rows = inputs[name].flatten(0, -2)
+            weight = layer.weight
+            operand = rows if len(rows) < len(weight) else torch.randn_like(weight)
+            products.append(functools.partial(layer.projection.apply, operand))
+    for weight, projection in plugin.targets(model).projected:
+        products.append(functools.partial(projection.apply, torch.randn_like(weight).flatten(1)))
+    return products
+
+
 def bare_step_loop(model: torch.nn.Module, batches: list, lr: float) -> Callable[[], None]:
     """A plain PyTorch loop over `batches` (x, y, task) on `model`."""
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=lr)
@@ -109,6 +151,11 @@ def _seconds(fn: Callable[[], None]) -> float:
     started = time.perf_counter()
     fn()
     return time.perf_counter() - started
+
+
+def _call_all(functions: list[Callable[[], object]]) -> None:
+    for function in functions:
+        function()
 
 
 def _summary(values: list[float]) -> str:
@@ -202,6 +249,21 @@ def main(argv: list[str] | None = None) -> int:
             f"{bench.name:18} {1e3 * statistics.median(per_step[bench.name]):8.3f}  "
             f"{_summary(ratios[bench.name]):>26}  {verdict}"
         )
+    floors = {b.name: projection_products(b) for b in benches}
+    floors = {name: products for name, products in floors.items() if products}
+    if floors:
+        naive_step = statistics.median(per_step["naive"])
+        print(
+            "\nthe projection's products alone (timed apart, on the first batch's layer inputs): "
+            "per step, and (naive's step + them) / naive's step:"
+        )
+        for name, products in floors.items():
+            steps = [product for _ in range(args.steps) for product in products]
+            seconds = statistics.median(
+                _seconds(functools.partial(_call_all, steps)) / args.steps
+                for _ in range(args.repeats)
+            )
+            print(f"  {name:16} {1e3 * seconds:8.3f} ms  {1 + seconds / naive_step:.2f}x")
     print("\nharness naive / bare PyTorch loop (median [min, max]):")
     for key, label in (
         ("step", "steps on preloaded batches"),

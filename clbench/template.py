@@ -1,6 +1,6 @@
 """The training template every run uses: Avalanche's `SupervisedTemplate` with less work per step.
 
-Five changes, none of which alters what is computed (`bench-overhead` measured each):
+Changes, none of which alters what is computed (`bench-overhead` measured each):
 - Avalanche's evaluation and periodic-evaluation plugins are taken out of the plugin list: the
   harness records its own metrics and evaluates when a task ends (`runner.run`); the first copies
   the current experience at every callback of every iteration, the second has nothing to do
@@ -13,6 +13,8 @@ Five changes, none of which alters what is computed (`bench-overhead` measured e
   when an experience starts.
 - Data loaders read a batch with one indexing operation (`clbench.data.loading`), with
   Avalanche's samplers: the same batches, without Avalanche's per-sample fetch.
+- A batch's tensors are moved to the device only where they are elsewhere (Avalanche calls
+  `.to(device)` on each at every step).
 - The training loop (`training_epoch`) is Avalanche's `SGDUpdate.training_epoch`, callback for
   callback, except that the loss starts as the criterion's value: Avalanche starts it as a new
   `zeros(1)` and adds the criterion to it, an allocation and an addition per step (6% of a
@@ -95,6 +97,14 @@ class HarnessTemplate(SupervisedTemplate):
             persistent_workers=kwargs.get("persistent_workers", False),
         )
         self.dataloader = BatchedSingleLoader(self.adapted_dataset, **args)
+
+    def _unpack_minibatch(self) -> None:
+        """Avalanche's: the batch as a list, each tensor on the device (moved only if elsewhere)."""
+        batch = self.mbatch if isinstance(self.mbatch, list) else list(self.mbatch)
+        for i, tensor in enumerate(batch):
+            if tensor.device != self.device:
+                batch[i] = tensor.to(self.device, non_blocking=True)
+        self.mbatch = batch
 
     def forward(self):
         return avalanche_forward(self.model, self.mb_x, self.mb_task_id)

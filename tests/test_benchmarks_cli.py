@@ -16,6 +16,9 @@ def test_bench_overhead_prints_every_ratio_and_the_harness_comparison(capsys):
     assert re.search(r"^naive\s+[\d.]+\s+1\.00x", out, re.M)
     for name, target in (("gpm", "1.3"), ("ness", "1.2")):
         assert re.search(rf"^{name}\s+[\d.]+\s+[\d.]+x .* <= {target}\s+(met|MISSED)$", out, re.M)
+    products = re.search(r"^  gpm\s+([\d.]+) ms  ([\d.]+)x$", out, re.M)  # the projection alone
+    assert float(products.group(1)) > 0 and float(products.group(2)) > 1
+    assert not re.search(r"^  ness\s", out, re.M)  # NESS has no projection products
     assert re.search(r"steps on preloaded batches\s+[\d.]+x", out)
     assert re.search(r"an epoch with data loading\s+[\d.]+x", out)
 
