@@ -18,8 +18,9 @@ Changes, none of which alters what is computed (`bench-overhead` measured each):
 - The training loop (`training_epoch`) is Avalanche's `SGDUpdate.training_epoch`, callback for
   callback, except that the loss starts as the criterion's value: Avalanche starts it as a new
   `zeros(1)` and adds the criterion to it, an allocation and an addition per step (6% of a
-  `naive` step on PMNIST). Plugins still add their terms to `strategy.loss` in `before_backward`
-  (or before the forward: the loss is then the number 0.0 until the criterion is added).
+  `naive` step on PMNIST, timed with and without them). Plugins still add their terms to
+  `strategy.loss` in `before_backward` (or before the forward: the loss is then the number 0.0
+  until the criterion is added).
 """
 
 from __future__ import annotations

@@ -21,6 +21,8 @@ def test_bench_overhead_prints_every_ratio_and_the_harness_comparison(capsys):
     assert not re.search(r"^  ness\s", out, re.M)  # NESS has no projection products
     assert re.search(r"steps on preloaded batches\s+[\d.]+x", out)
     assert re.search(r"an epoch with data loading\s+[\d.]+x", out)
+    for loader in ("Avalanche's loader", "the harness's loader", r"DataLoader\(TensorDataset\)"):
+        assert re.search(rf"^  {loader}\s+[\d.]+ us$", out, re.M)
 
 
 def test_bench_overhead_refuses_settings_for_strategies_it_does_not_run(capsys):
