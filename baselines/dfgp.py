@@ -1,10 +1,11 @@
-"""Data- and weight-flatness gradient projection (Yang et al., 2023; METHODS.md, DFGP).
+"""Data- and weight-flatness gradient projection (Yang et al., 2023; docs/methods.md, DFGP).
 
-Each training step, in the order of METHODS.md:
+Each training step, in the order of docs/methods.md:
 1. lambda ~ Beta(alpha, alpha) per sample (clamped to [0, 1]) and a permutation pi of the batch;
    x_mix = (1 - lambda) x + lambda x_pi;
-2. L = CE(f(x), y) + w [mean(lambda) CE(f(x_mix), y) + (1 - mean(lambda)) CE(f(x_mix), y_pi)]
-   (the weighting exactly as METHODS.md states it);
+2. L = CE(f(x), y) + w [mean(lambda) CE(f(x_mix), y) + (1 - mean(lambda)) CE(f(x_mix), y_pi)],
+   with mean(lambda) detached as the reference does (the data ascent's gradient flows through
+   x_mix only);
 3. backward; data ascent lambda <- clamp(lambda + data_step grad_lambda / ||grad_lambda||, 0, 1);
    weight ascent e = rho g / ||g|| over every parameter with a gradient;
 4. L again at the perturbed weights with x_mix(lambda_adv) detached; backward; weights restored;
@@ -70,7 +71,7 @@ class FlatnessAscent(SupervisedPlugin):
         shape = (-1,) + (1,) * (x.dim() - 1)
         x_mix = (1 - lam.view(shape)) * x + lam.view(shape) * x[self.perm]
         out = avalanche_forward(strategy.model, x_mix, t)
-        share = lam.mean()
+        share = lam.detach().mean()  # the loss weights are constants, as the reference
         return share * F.cross_entropy(out, y) + (1 - share) * F.cross_entropy(out, y[self.perm])
 
     def before_backward(self, strategy, **kwargs) -> None:

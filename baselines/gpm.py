@@ -1,4 +1,4 @@
-"""Gradient projection memory (Saha, Garg & Roy, ICLR 2021; METHODS.md, GPM)."""
+"""Gradient projection memory (Saha, Garg & Roy, ICLR 2021; docs/methods.md, GPM)."""
 
 from dataclasses import dataclass
 

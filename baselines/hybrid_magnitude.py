@@ -1,6 +1,6 @@
 """Hybrid update magnitude: this project's interpretation of He, Bai & Yang, "Exploring the Impact
 of Parameter Update Magnitude on Forgetting and Generalization of Continual Learning" (arXiv
-2602.20796), whose method is public only through its abstract (METHODS.md).
+2602.20796), whose method is public only through its abstract (docs/methods.md).
 
 The abstract frames forgetting as task-specific drift in parameter space, with frozen training and
 initialised training as the two ends of the update magnitude, and a hybrid that adapts the

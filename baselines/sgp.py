@@ -1,4 +1,4 @@
-"""Scaled gradient projection (Saha & Roy, AAAI 2023; METHODS.md, SGP)."""
+"""Scaled gradient projection (Saha & Roy, AAAI 2023; docs/methods.md, SGP)."""
 
 from dataclasses import dataclass
 

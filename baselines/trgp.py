@@ -1,4 +1,4 @@
-"""Trust region gradient projection (Lin et al., ICLR 2022; METHODS.md, TRGP).
+"""Trust region gradient projection (Lin et al., ICLR 2022; docs/methods.md, TRGP).
 
 Model transform: every projected layer's weight is parametrized as
     W~ = W + sum over the selected old tasks j of  W S_j (Q_j - I) S_j^T,
@@ -13,7 +13,8 @@ the (at most) `max_selected` tasks of the trust region with the largest p_j get 
 task 0 alone can). W then trains under GPM's projection with the global basis M (the shared
 `GradientProjection`); the Q's of the current task train unprojected, with the protocol's
 learning rate and no weight decay (the family's protocol has none). After each task the memory
-grows by TRGP's rule (`trgp_extend_basis`: old and new directions ranked together, with `>=` where
+grows by TRGP's rule from representations captured through the plain weights W, as the reference
+(`memory_weights`; `trgp_extend_basis`: old and new directions ranked together, with `>=` where
 the reference's `> r_pre` dropped a column). As everywhere in the family, BatchNorm freezes after
 task 0 (the reference's CIFAR script kept training it: a bug), and gradients are read only where
 they exist (the reference read `weight.grad` in forward, which fails when it is None).
@@ -22,6 +23,7 @@ they exist (the reference read `weight.grad` in forward, which fails when it is 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from avalanche.core import SupervisedPlugin
@@ -46,11 +48,15 @@ class TRGPParams(ProjectionParams):
     """TRGP's parameters: GPM's (`ProjectionParams`, same thresholds and samples) plus
     trust_samples: current-task samples of the trust-region backward pass (125 AlexNet, 500 ResNet);
     trust_threshold: task j is in the trust region when p_j > trust_threshold * ||G||_F (0.5);
-    max_selected: how many old tasks of the trust region get scales per layer (2)."""
+    max_selected: how many old tasks of the trust region get scales per layer (2);
+    memory_weights: the weights through which the representations that grow the memory are
+        captured after a task: `plain` W, as the reference (default), or `scaled`, the task's
+        own scaled weights W~ (with which it was trained and is evaluated)."""
 
     trust_samples: int = 125
     trust_threshold: float = 0.5
     max_selected: int = 2
+    memory_weights: Literal["plain", "scaled"] = "plain"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -170,6 +176,9 @@ class TrustRegionScaling(SupervisedPlugin):
         self._set_active(model, self.task)
 
     def after_training_exp(self, strategy, **kwargs) -> None:
+        # Runs before the projection plugin captures the representations that grow the memory.
+        if self.params.memory_weights == "plain":
+            self._set_active(strategy.model, None)
         for scaled in scaled_weights(strategy.model).values():
             scaled.freeze(self.task)
             self.kept_scales += [
@@ -180,6 +189,11 @@ class TrustRegionScaling(SupervisedPlugin):
     def kept_bytes(self) -> int:
         """The frozen scales of finished tasks (the bases are the memory's, counted there)."""
         return sum(q.numel() * q.element_size() for q in self.kept_scales)
+
+    def after_training(self, strategy, **kwargs) -> None:
+        """The memory is grown (plain W, by default): the task just trained computes with its own
+        scales again, as it is evaluated."""
+        self._set_active(strategy.model, self.task - 1)
 
     def before_eval_exp(self, strategy, **kwargs) -> None:
         evaluated = strategy.experience.current_experience

@@ -22,6 +22,23 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+LISTABLE = ("all", "benchmarks", "models", "strategies", "protocol", "suites")
+
+
+def _list_suites() -> None:
+    from clbench.sweep import expand, load_suite, shipped_suites
+
+    print("suites (clbench sweep NAME / make bench SUITE=NAME):")
+    for name in shipped_suites():
+        suite = load_suite(name)
+        strategies = suite.get("strategies", "all")
+        shown = "every registered strategy" if strategies == "all" else ", ".join(strategies)
+        print(
+            f"  {name:18} {len(expand(suite))} runs: {', '.join(suite.get('benchmarks', []))}; "
+            f"{shown}; seeds {', '.join(map(str, suite.get('seeds', [0])))}"
+        )
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from clbench.data import BENCHMARKS
     from clbench.models import MODELS
@@ -29,26 +46,36 @@ def cmd_list(args: argparse.Namespace) -> int:
     from clbench.protocol import ProtocolParams
     from clbench.strategies import STRATEGIES
 
-    print("benchmarks:")
-    for name, bench in BENCHMARKS.items():
-        print(f"  {name:18} {bench.summary}")
-    print("models:")
-    for name, entry in MODELS.items():
-        print(f"  {name:18} {entry.summary}")
-    print("strategies (parameters: name: type = default):")
-    for name, strategy in STRATEGIES.items():
-        print(f"  {name:18} {strategy.summary}")
-        types = field_types(strategy.params_type)
-        defaults = strategy.params_type()
-        for f in fields(strategy.params_type):
-            value = getattr(defaults, f.name)
-            print(f"  {'':18}   {f.name}: {describe_type(types[f.name])} = {value!r}")
-    print("protocol (shared by all strategies; per-benchmark presets apply):")
-    types = field_types(ProtocolParams)
-    for f in fields(ProtocolParams):
-        print(f"  {'':18}   {f.name}: {describe_type(types[f.name])} = {f.default!r}")
+    what = args.what
+    if what in ("all", "benchmarks"):
+        print("benchmarks:")
+        for name, bench in BENCHMARKS.items():
+            print(f"  {name:18} {bench.summary}")
+    if what in ("all", "models"):
+        print("models:")
+        for name, entry in MODELS.items():
+            print(f"  {name:18} {entry.summary}")
+    if what in ("all", "strategies"):
+        print("strategies (parameters: name: type = default):")
+        for name, strategy in STRATEGIES.items():
+            print(f"  {name:18} {strategy.summary}")
+            types = field_types(strategy.params_type)
+            defaults = strategy.params_type()
+            for f in fields(strategy.params_type):
+                value = getattr(defaults, f.name)
+                print(f"  {'':18}   {f.name}: {describe_type(types[f.name])} = {value!r}")
+    if what in ("all", "protocol"):
+        print(
+            "protocol (every strategy; per-benchmark presets apply, and a strategy's own "
+            "settings win: --set STRATEGY.protocol.FIELD=VALUE):"
+        )
+        types = field_types(ProtocolParams)
+        for f in fields(ProtocolParams):
+            print(f"  {'':18}   {f.name}: {describe_type(types[f.name])} = {f.default!r}")
+    if what in ("all", "suites"):
+        _list_suites()
     broken = {**BENCHMARKS.broken(), **STRATEGIES.broken()}
-    if broken:
+    if broken and what in ("all", "benchmarks", "strategies"):
         print("could not be loaded:")
         for name, why in sorted(broken.items()):
             print(f"  {name:18} {why}")
@@ -56,9 +83,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import torch
+
     from clbench.params import overrides_from_assignments
     from clbench.runner import RunSpec, run
 
+    if args.threads < 1:
+        raise ClbenchError(f"--threads {args.threads}: must be at least 1")
+    torch.set_num_threads(args.threads)
     spec = RunSpec(
         benchmark=args.benchmark,
         strategy=args.strategy,
@@ -71,10 +103,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     say = None if args.quiet else (lambda message: print(message, file=sys.stderr, flush=True))
     result = run(spec, Path(args.results), progress=say, checkpoints=args.checkpoints)
-    m = result["metrics"]
+    m = {key: 100 * value for key, value in result["metrics"].items()}
     print(
-        f"{result['name']}: ACC {m['acc']:.4f}  BWT {m['bwt']:+.4f}  "
-        f"forgetting {m['forgetting']:.4f}  -> {Path(args.results) / result['name']}.json"
+        f"{result['name']}: ACC {m['acc']:.2f}  BWT {m['bwt']:+.2f}  "
+        f"forgetting {m['forgetting']:.2f} (points)  -> {Path(args.results) / result['name']}.json"
     )
     return 0
 
@@ -95,11 +127,60 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sweep(args: argparse.Namespace):
-    """Expand the suite and run it on the chosen executor; print the summary."""
-    from clbench.executors import ExecutorOptions, make_executor
-    from clbench.sweep import expand, load_suite, run_sweep
+def _suite_from_arguments(args: argparse.Namespace) -> dict:
+    """The suite named on the command line, with `--strategies`, `--seeds` and `--set` applied
+    (`--set` joins the suite's `overrides`: benchmark-wide for `protocol`, or a strategy's)."""
+    from clbench.params import coerce, overrides_from_assignments
+    from clbench.sweep import load_suite
 
+    suite = load_suite(args.suite)
+    if args.strategies:
+        suite["strategies"] = [name.strip() for name in args.strategies.split(",") if name.strip()]
+    if args.seeds:
+        suite["seeds"] = coerce(list[int], args.seeds, "--seeds")
+    extra = overrides_from_assignments(args.set)
+    if extra:
+        owners = {"protocol", "model", *_suite_strategies(suite)}
+        for owner, values in extra.items():
+            if owner not in owners:
+                raise ClbenchError(
+                    f"--set {owner}.*: unknown owner {owner!r}; valid: {', '.join(sorted(owners))}"
+                )
+            merged = suite.setdefault("overrides", {})
+            merged[owner] = {**merged.get(owner, {}), **values}
+    return suite
+
+
+def _suite_strategies(suite: dict) -> list[str]:
+    from clbench.strategies import STRATEGIES
+
+    chosen = suite.get("strategies", "all")
+    return [name for name, _ in STRATEGIES.items()] if chosen == "all" else list(chosen)
+
+
+def _dry_run(specs, results: Path, reuse_stale: bool) -> None:
+    from clbench.sweep import plan
+
+    planned = plan(specs, results, reuse_stale)
+    present, stale = set(planned.present), set(planned.stale)
+    for name in dict.fromkeys(planned.names):
+        state = "present" if name in present else "stale: re-run" if name in stale else "to run"
+        print(f"  {name}  [{state}]")
+    print(
+        f"{len(planned.todo)} to run ({len(planned.stale)} of them stale), "
+        f"{len(planned.present)} present, in {results}"
+    )
+
+
+def _sweep(args: argparse.Namespace):
+    """Expand the suite and run it on the chosen executor; print the summary (None: dry run)."""
+    from clbench.executors import ExecutorOptions, make_executor
+    from clbench.sweep import expand, run_sweep
+
+    specs = expand(_suite_from_arguments(args), data_root=args.data_root, device=args.device)
+    if args.dry_run:
+        _dry_run(specs, Path(args.results), args.reuse_stale)
+        return None
     executor = make_executor(
         ExecutorOptions(
             name=args.executor,
@@ -111,11 +192,10 @@ def _sweep(args: argparse.Namespace):
             timeout_min=args.timeout_min,
         )
     )
-    specs = expand(load_suite(args.suite), data_root=args.data_root, device=args.device)
-    summary = run_sweep(specs, Path(args.results), executor)
+    summary = run_sweep(specs, Path(args.results), executor, reuse_stale=args.reuse_stale)
     print(
-        f"{len(summary.done)} runs done, {len(summary.skipped)} already present, "
-        f"{len(summary.failed)} failed"
+        f"{len(summary.done)} runs done ({len(summary.stale)} of them stale results re-run), "
+        f"{len(summary.skipped)} already present, {len(summary.failed)} failed"
     )
     for name, error in summary.failed.items():
         print(f"  failed: {name}: {error}")
@@ -123,13 +203,16 @@ def _sweep(args: argparse.Namespace):
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    return 1 if _sweep(args).failed else 0
+    summary = _sweep(args)
+    return 1 if summary is not None and summary.failed else 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from clbench.report import write_report
 
     summary = _sweep(args)
+    if summary is None:
+        return 0
     if summary.done or summary.skipped:
         results = Path(args.results)
         _print_report(write_report(results, Path(args.report or results / "report")))
@@ -137,9 +220,38 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _sweep_arguments(parser: argparse.ArgumentParser, results: str | None) -> None:
-    parser.add_argument("--results", default=results, required=results is None)
-    parser.add_argument("--data-root", default="data")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument(
+        "--results",
+        default=results,
+        required=results is None,
+        help="folder of the result files" + (f" (default {results})" if results else ""),
+    )
+    parser.add_argument("--data-root", default="data", help="where datasets live (default ./data)")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    parser.add_argument(
+        "--strategies", default=None, help="comma-separated strategies instead of the suite's"
+    )
+    parser.add_argument(
+        "--seeds", default=None, help="comma-separated seeds instead of the suite's"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="OWNER.FIELD=VALUE",
+        help="override a parameter in every run it applies to (repeatable); OWNER is protocol "
+        "(benchmark-wide), model or a strategy, e.g. protocol.epochs=2 or ness.eps1=0.01",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list the runs and whether each result is present, stale or to run; run nothing",
+    )
+    parser.add_argument(
+        "--reuse-stale",
+        action="store_true",
+        help="keep results made by other code (a different code digest) instead of re-running",
+    )
     parser.add_argument("--executor", default="local", help="local (default), ray or submitit")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (default 1)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
@@ -181,21 +293,31 @@ def cmd_bench_memory(args: argparse.Namespace) -> int:
     return membench.main(args.extra)
 
 
+def _version() -> str:
+    from importlib import metadata
+
+    return metadata.version("clbench")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="clbench", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"clbench {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     listing = commands.add_parser(
-        "list", help="benchmarks, models, strategies and their parameters"
+        "list", help="benchmarks, models, strategies (with their parameters), protocol, suites"
+    )
+    listing.add_argument(
+        "what", nargs="?", default="all", choices=LISTABLE, help="what to list (default all)"
     )
     listing.set_defaults(handler=cmd_list)
 
     one = commands.add_parser("run", help="train one strategy on one benchmark, write its result")
-    one.add_argument("--benchmark", required=True)
-    one.add_argument("--strategy", required=True)
-    one.add_argument("--seed", type=int, default=0)
-    one.add_argument("--model", default=None, help="default: the benchmark preset's model")
-    one.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    one.add_argument("--benchmark", required=True, help="a benchmark name (clbench list)")
+    one.add_argument("--strategy", required=True, help="a strategy name (clbench list)")
+    one.add_argument("--seed", type=int, default=0, help="seed of data splits and training (0)")
+    one.add_argument("--model", default=None, help="a model name; default: the benchmark's preset")
+    one.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     one.add_argument("--data-root", default="data", help="where datasets live (default ./data)")
     one.add_argument("--no-download", action="store_true", help="never try to download data")
     one.add_argument(
@@ -206,13 +328,21 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="OWNER.FIELD=VALUE",
-        help="override a parameter, e.g. protocol.lr=0.1 or ewc.ewc_lambda=10",
+        help="override a parameter (repeatable): protocol.lr=0.1 (benchmark-wide), "
+        "ewc.ewc_lambda=10 (the strategy's), ness.protocol.lr=0.01 (the strategy's own protocol, "
+        "which wins over benchmark-wide values), model.track_running_stats=true",
+    )
+    one.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1, as in sweeps; recorded in the result's environment)",
     )
     one.add_argument("--quiet", action="store_true", help="no per-task progress lines")
     one.add_argument(
         "--checkpoints",
         action="store_true",
-        help="save the model after every task (RESULTS/NAME.ckpt/)",
+        help="save the model after every task (RESULTS/NAME.ckpt/taskT.pt, weights_only)",
     )
     one.set_defaults(handler=cmd_run)
 

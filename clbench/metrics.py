@@ -1,5 +1,5 @@
 """Continual-learning metrics from an accuracy matrix R, where R[t][j] is the test accuracy on task
-j after training task t (T tasks; METHODS.md, "Shared protocol")."""
+j after training task t (T tasks; docs/methods.md, "The protocol shared by the GPM family")."""
 
 from __future__ import annotations
 

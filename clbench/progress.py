@@ -1,6 +1,9 @@
-"""A progress bar over the epochs of the task being trained."""
+"""A progress bar over the epochs of the task being trained (on a terminal only: a log gets the
+runner's one line per task instead of redraw sequences)."""
 
 from __future__ import annotations
+
+import sys
 
 from avalanche.core import SupervisedPlugin
 from tqdm import tqdm
@@ -22,6 +25,7 @@ class EpochBar(SupervisedPlugin):
             unit="epoch",
             leave=False,
             dynamic_ncols=True,
+            disable=not sys.stderr.isatty(),
         )
 
     def after_training_epoch(self, strategy, **kwargs) -> None:

@@ -1,4 +1,5 @@
-"""The training protocol shared by the GPM family (METHODS.md, "Shared protocol"), as a plugin.
+"""The training protocol shared by the GPM family (docs/methods.md, "The protocol shared by the
+GPM family"), as a plugin.
 
 Per task: a fresh optimizer at the base learning rate over exactly the tensors that are trainable
 when training starts; after every epoch the validation loss; an improvement keeps a copy of the
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -23,12 +26,13 @@ from torch.utils.data import Dataset
 from clbench.data.loading import sequential_loader
 from clbench.errors import TrainingDiverged
 from clbench.models import evaluation_mode
-from clbench.params import require
+from clbench.params import coerce, require
 
 
 @dataclass
 class ProtocolParams:
-    """Training settings of a run. Defaults: the CIFAR-100 protocol of GPM (METHODS.md table).
+    """Training settings of a run. Defaults: the CIFAR-100 protocol of GPM (docs/methods.md,
+    protocol table).
 
     epochs: maximum epochs per task. batch_size / eval_batch_size: mini-batch sizes for training and
     for validation and test (test batches are shuffled: with batch-statistics BatchNorm the result
@@ -58,6 +62,54 @@ class ProtocolParams:
         require(0 <= self.pc_valid < 1, f"protocol.pc_valid={self.pc_valid} must lie in [0, 1)")
         require(0 <= self.momentum < 1, f"protocol.momentum={self.momentum} must lie in [0, 1)")
         require(self.weight_decay >= 0, f"protocol.weight_decay={self.weight_decay} must be >= 0")
+
+
+def rounded(value: float) -> float:
+    """A product of decimal settings without its binary noise (0.1 * 0.01 -> 0.001)."""
+    return float(f"{value:.12g}")
+
+
+def effective_step(protocol: ProtocolParams) -> float:
+    """The step size SGD takes in the long run, lr / (1 - momentum): momentum 0.9 multiplies the
+    step by 10, so a strategy trained with momentum needs lr / 10 to move as fast as the others."""
+    return rounded(protocol.lr / (1 - protocol.momentum))
+
+
+def protocol_values(
+    shared: Sequence[Mapping[str, Any]], own: Sequence[Mapping[str, Any]], strategy: str
+) -> dict[str, Any]:
+    """The protocol fields of one run from its levels, each list lowest first (shipped preset,
+    suite, command line).
+
+    The benchmark-wide levels (`shared`) are applied first, then the strategy's own (`own`, the
+    `strategy_protocol.<name>` tables and `--set <name>.protocol.FIELD`): a strategy's own setting
+    wins over a benchmark-wide one at every level, so a suite that changes the shared lr cannot
+    silently pair it with a strategy's own momentum. In the strategy's own levels,
+    `lr_scale = x` sets lr and lr_min to x times the benchmark-wide ones, so that the whole
+    schedule runs at the same effective step (NESS's momentum 0.9 with lr_scale 0.1, whatever
+    the shared lr); a later `lr` or `lr_scale` replaces an earlier one. `reason` states why a
+    paper's setting changes the effective step and is not a protocol field.
+    """
+    values: dict[str, Any] = {}
+    for level in shared:
+        values.update(level)
+    mine: dict[str, Any] = {}
+    for level in own:
+        for key, value in level.items():
+            if key in ("lr", "lr_scale"):
+                mine.pop("lr", None)
+                mine.pop("lr_scale", None)
+            mine[key] = value
+    mine.pop("reason", None)
+    if "lr_scale" in mine:
+        scale = coerce(float, mine.pop("lr_scale"), f"{strategy}.protocol.lr_scale")
+        require(scale > 0, f"{strategy}.protocol.lr_scale={scale} must be > 0")
+        for name in ("lr", "lr_min"):
+            base = coerce(
+                float, values.get(name, getattr(ProtocolParams, name)), f"protocol.{name}"
+            )
+            mine.setdefault(name, rounded(scale * base))
+    return {**values, **mine}
 
 
 class ValidationSchedule(SupervisedPlugin):

@@ -6,6 +6,7 @@ listed by `clbench list`, and reported when someone asks for it by name.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Generic, TypeVar
@@ -13,6 +14,13 @@ from typing import Generic, TypeVar
 from clbench.errors import ConfigError
 
 T = TypeVar("T")
+
+
+def docstring_summary(obj: object) -> str:
+    """The first paragraph of `obj`'s docstring on one line (a summary never stops mid-sentence
+    where the docstring wraps)."""
+    paragraph = (inspect.getdoc(obj) or "").split("\n\n", 1)[0]
+    return " ".join(paragraph.split())
 
 
 class Registry(Generic[T]):

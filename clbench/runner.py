@@ -1,6 +1,7 @@
 """One run: a run spec in, one result file out.
 
-The runner resolves the spec's parameters (dataclass defaults < benchmark preset < overrides),
+The runner resolves the spec's parameters (dataclass defaults < benchmark preset < overrides; a
+strategy's own protocol settings win over benchmark-wide ones at every level, `resolve`),
 builds the benchmark, model and strategy, trains task by task on an Avalanche `SupervisedTemplate`,
 evaluates every task after every task to fill the accuracy matrix R[t][j], and writes the result.
 """
@@ -34,7 +35,8 @@ from clbench.metrics import summarize
 from clbench.models import ModelParams, build_model
 from clbench.params import build_params, params_as_dict
 from clbench.progress import EpochBar
-from clbench.protocol import ProtocolParams, ValidationSchedule
+from clbench.protocol import ProtocolParams, ValidationSchedule, protocol_values
+from clbench.provenance import code_provenance
 from clbench.store import RESULT_FORMAT, ensure_writable, write_json_atomic
 from clbench.strategies import STRATEGIES, StrategyBuild
 from clbench.template import HarnessTemplate
@@ -94,8 +96,27 @@ def load_presets() -> dict[str, Any]:
     return tomllib.loads(text)
 
 
+OWN_PROTOCOL_PREFIX = "protocol."
+
+
+def split_own_protocol(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A strategy owner's overrides, split into its own protocol fields (`protocol.FIELD`, e.g.
+    `--set ness.protocol.lr=0.01`) and its parameters."""
+    own = {
+        k.removeprefix(OWN_PROTOCOL_PREFIX): v
+        for k, v in values.items()
+        if k.startswith(OWN_PROTOCOL_PREFIX)
+    }
+    params = {k: v for k, v in values.items() if not k.startswith(OWN_PROTOCOL_PREFIX)}
+    return own, params
+
+
 def resolve(spec: RunSpec) -> ResolvedRun:
-    """Check every name and value of `spec` and fill in the parameters."""
+    """Check every name and value of `spec` and fill in the parameters.
+
+    The protocol comes from `protocol_values` (benchmark-wide levels, then the strategy's own),
+    and then passes through the strategy's `training_protocol(protocol)` where its parameter
+    dataclass defines one (a check, as the projection family's, or a change, as NESS's SAM)."""
     BENCHMARKS.get(spec.benchmark)
     strategy = STRATEGIES.get(spec.strategy)
     preset = load_presets().get(spec.benchmark, {})
@@ -111,23 +132,35 @@ def resolve(spec: RunSpec) -> ResolvedRun:
     if spec.device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device {spec.device!r} requested but CUDA is not available; use cpu")
 
-    def merged(owner: str, preset_values: dict[str, Any]) -> dict[str, Any]:
-        return {**preset_values, **spec.overrides.get(owner, {})}
-
+    own_overrides, param_overrides = split_own_protocol(spec.overrides.get(spec.strategy, {}))
     strategy_presets = preset.get("strategies", {}).get(spec.strategy, {})
-    protocol_presets = {
-        **preset.get("protocol", {}),
-        **preset.get("strategy_protocol", {}).get(spec.strategy, {}),
-    }
+    protocol = build_params(
+        ProtocolParams,
+        protocol_values(
+            shared=[preset.get("protocol", {}), spec.overrides.get("protocol", {})],
+            own=[preset.get("strategy_protocol", {}).get(spec.strategy, {}), own_overrides],
+            strategy=spec.strategy,
+        ),
+        "protocol",
+    )
+    strategy_params = build_params(
+        strategy.params_type, {**strategy_presets, **param_overrides}, spec.strategy
+    )
+    training_protocol = getattr(strategy_params, "training_protocol", None)
+    if training_protocol is not None:
+        protocol = training_protocol(protocol)
     return ResolvedRun(
         spec=spec,
         model=spec.model or preset.get("model", FALLBACK_MODEL),
-        protocol=build_params(ProtocolParams, merged("protocol", protocol_presets), "protocol"),
-        model_params=build_params(ModelParams, merged("model", {}), "model"),
-        strategy_params=build_params(
-            strategy.params_type, merged(spec.strategy, strategy_presets), spec.strategy
-        ),
+        protocol=protocol,
+        model_params=build_params(ModelParams, spec.overrides.get("model", {}), "model"),
+        strategy_params=strategy_params,
     )
+
+
+def strategy_module(name: str) -> str:
+    """The module that defines strategy `name`'s factory (its code is part of its provenance)."""
+    return STRATEGIES.get(name).factory.__module__
 
 
 def seed_everything(seed: int) -> None:
@@ -264,6 +297,7 @@ def run(
     resolved = resolve(spec)  # bad names and values are reported before the folder is touched
     if results_dir is not None:
         ensure_writable(results_dir)
+    provenance = code_provenance(strategy_module(spec.strategy))
     say = progress or (lambda message: None)
     prepared = prepare(resolved, show_epochs)
     sequence, built = prepared.sequence, prepared.built
@@ -311,6 +345,7 @@ def run(
         "tasks": tasks,
         "total_params": sum(p.numel() for p in model.parameters()),
         "environment": environment(spec.device),
+        "provenance": provenance,
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     if results_dir is not None:

@@ -1,22 +1,25 @@
 """Suites: benchmarks x strategies x seeds x parameter grids, expanded into run specs.
 
-A suite file holds `benchmarks`, `strategies` (a list or "all"), `seeds`, optional `presets`
-(per benchmark, shaped like `clbench/presets/benchmarks.toml`: `protocol`, `strategies.<name>`,
-`strategy_protocol.<name>`), optional `overrides` (`{owner = {field = value}}`, every benchmark)
-and an optional `grid` (`{"owner.field" = [values]}`); every grid entry multiplies the runs of the
-strategy it names (or of all, for `protocol` and `model`). Precedence: shipped preset < suite
-preset < suite overrides < grid point.
+A suite file holds `benchmarks`, `strategies` (a list or "all"), `seeds`, optional `presets` (per
+benchmark, shaped like `clbench/presets/benchmarks.toml`: `protocol`, `strategies.<name>`,
+`strategy_protocol.<name>`), optional `overrides` (`{owner = {field = value}}`, every benchmark) and
+an optional `grid` (`{"owner.field" = [values]}`); every grid entry multiplies the runs of the
+strategy it names (or of all, for `protocol` and `model`). Precedence: shipped preset < suite preset
+< suite overrides < grid point, first for the benchmark-wide protocol, then for each strategy's own
+protocol settings, which win over benchmark-wide ones (`protocol_values`).
 
-A run whose valid result file exists is skipped, so an interrupted sweep (even one killed with
-SIGKILL) resumes where it stopped: result files are written atomically, so a file is either
-complete or absent. A run that fails is recorded in `<name>.failed.json` with its error and the
-sweep goes on. Runs execute on an executor (`clbench.executors`).
+A run whose valid result file exists, made by the current code (`clbench.provenance`), is skipped,
+so an interrupted sweep (even one killed with SIGKILL) resumes where it stopped: result files are
+written atomically, so a file is either complete or absent. A run that fails is recorded in
+`<name>.failed.json` with its error and the sweep goes on. Runs execute on an executor
+(`clbench.executors`).
 """
 
 from __future__ import annotations
 
 import fcntl
 import itertools
+import sys
 import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,7 +34,8 @@ from clbench.errors import ClbenchError, ConfigError
 from clbench.executors import Executor
 from clbench.executors.local import LocalExecutor
 from clbench.params import parse_assignment
-from clbench.runner import RunSpec, resolve
+from clbench.provenance import current_code_digest
+from clbench.runner import OWN_PROTOCOL_PREFIX, RunSpec, resolve, strategy_module
 from clbench.store import ensure_writable, read_result
 from clbench.strategies import STRATEGIES
 
@@ -81,13 +85,18 @@ def load_suite(name_or_path: str) -> dict[str, Any]:
 
 
 def _suite_preset(suite: dict[str, Any], benchmark: str, strategy: str) -> dict[str, dict]:
-    """The suite's per-benchmark settings for one strategy, as `{owner: {field: value}}`."""
+    """The suite's per-benchmark settings for one strategy, as `{owner: {field: value}}`: its
+    `protocol` is benchmark-wide, its `strategy_protocol.<name>` the strategy's own protocol
+    (`protocol.FIELD` under the strategy's owner, which wins over benchmark-wide values)."""
     preset = suite.get("presets", {}).get(benchmark, {})
-    protocol = {
-        **preset.get("protocol", {}),
-        **preset.get("strategy_protocol", {}).get(strategy, {}),
+    own = {
+        f"{OWN_PROTOCOL_PREFIX}{name}": value
+        for name, value in preset.get("strategy_protocol", {}).get(strategy, {}).items()
     }
-    chosen = {"protocol": protocol, strategy: dict(preset.get("strategies", {}).get(strategy, {}))}
+    chosen = {
+        "protocol": dict(preset.get("protocol", {})),
+        strategy: {**preset.get("strategies", {}).get(strategy, {}), **own},
+    }
     return {owner: values for owner, values in chosen.items() if values}
 
 
@@ -130,6 +139,7 @@ def expand(suite: dict[str, Any], data_root: str = "data", device: str = "cpu") 
 class SweepSummary:
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
 
 
@@ -151,38 +161,80 @@ def sweep_lock(results_dir: Path) -> Iterator[None]:
         handle.close()
 
 
+@dataclass
+class Planned:
+    """A suite's runs against a results folder: what to run, what is there, what is stale."""
+
+    todo: list[RunSpec]
+    present: list[str]
+    stale: list[str]
+    names: list[str]
+
+
+def plan(specs: list[RunSpec], results_dir: Path, reuse_stale: bool = False) -> Planned:
+    """Sort `specs` into runs to do and valid results to keep. A result whose `code_digest`
+    differs from what the current code would record (or that records none) is stale and is run
+    again, unless `reuse_stale`. Duplicate specs run once."""
+    names = [resolve(spec).name for spec in specs]  # every name and value is checked up front
+    digests: dict[str, str] = {}
+    planned = Planned([], [], [], names)
+    seen: set[str] = set()
+    for spec, name in zip(specs, names, strict=True):
+        if name in seen:
+            continue
+        seen.add(name)
+        result = read_result(Path(results_dir) / f"{name}.json")
+        if result is not None:
+            module = strategy_module(spec.strategy)
+            if module not in digests:
+                digests[module] = current_code_digest(module)
+            recorded = result.get("provenance", {}).get("code_digest")
+            if reuse_stale or recorded == digests[module]:
+                planned.present.append(name)
+                continue
+            planned.stale.append(name)
+        planned.todo.append(spec)
+    return planned
+
+
 def run_sweep(
     specs: list[RunSpec],
     results_dir: Path,
     executor: Executor | None = None,
     say: Callable[[str], None] = tqdm.write,
+    reuse_stale: bool = False,
 ) -> SweepSummary:
-    """Run every spec without a valid result in `results_dir` on `executor` (default: local, in
-    the foreground), with a progress bar over runs; failed runs leave a failure file."""
+    """Run every spec without a valid, current result in `results_dir` on `executor` (default:
+    local, in the foreground); failed runs leave a failure file. On a terminal a bar counts the
+    runs; elsewhere (logs) each finished run is one line."""
     results_dir = Path(results_dir)
     executor = executor or LocalExecutor()
     summary = SweepSummary()
-    names = [resolve(spec).name for spec in specs]  # every name and value is checked up front
     ensure_writable(results_dir)
     with sweep_lock(results_dir):
-        for stale in results_dir.glob(".*.json.*.tmp"):  # writes cut short by a kill
-            stale.unlink(missing_ok=True)
-        todo, seen = [], set()
-        for spec, name in zip(specs, names, strict=True):
-            if read_result(results_dir / f"{name}.json") is not None:
-                summary.skipped.append(name)
-            elif name not in seen:
-                todo.append(spec)
-            seen.add(name)
+        for leftover in results_dir.glob(".*.json.*.tmp"):  # writes cut short by a kill
+            leftover.unlink(missing_ok=True)
+        planned = plan(specs, results_dir, reuse_stale)
+        summary.skipped, summary.stale, todo = planned.present, planned.stale, planned.todo
         if summary.skipped:
             say(f"{len(summary.skipped)} runs already have a valid result; {len(todo)} to run")
-        with tqdm(total=len(todo), desc="runs", unit="run", dynamic_ncols=True) as bar:
-            for outcome in executor.run_all(todo, results_dir):
+        if summary.stale:
+            say(
+                f"{len(summary.stale)} results were made by other code (code digest differs) and "
+                "are run again; --reuse-stale keeps them"
+            )
+        on_terminal = sys.stderr.isatty()
+        with tqdm(
+            total=len(todo), desc="runs", unit="run", dynamic_ncols=True, disable=not on_terminal
+        ) as bar:
+            for count, outcome in enumerate(executor.run_all(todo, results_dir), start=1):
                 bar.update(1)
                 if outcome.ok:
                     summary.done.append(outcome.name)
                 else:
                     summary.failed[outcome.name] = outcome.error
                     say(f"failed: {outcome.name}: {outcome.error}")
+                if not on_terminal and outcome.ok:
+                    say(f"run {count}/{len(todo)} done: {outcome.name} ({outcome.seconds:.1f}s)")
                 bar.set_postfix(failed=len(summary.failed), refresh=False)
     return summary

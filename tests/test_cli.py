@@ -1,10 +1,11 @@
+import argparse
 import json
 import subprocess
 import sys
 
 import pytest
 
-from clbench.cli import main
+from clbench.cli import build_parser, main
 
 
 def test_missing_paper_data_exits_nonzero_with_one_line_and_no_traceback(tmp_path):
@@ -126,3 +127,71 @@ def test_bench_svd_options_pass_through_the_cli(capsys):
     assert "64x512  gram" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["list", "--repeats", "1"])  # options reach only commands that take them
+
+
+def test_version_and_suite_listing(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == "clbench 0.1.0"
+    assert main(["list", "suites"]) == 0
+    listed = capsys.readouterr().out
+    assert "default            102 runs: split-mnist5k, pmnist5k;" in listed
+    assert "smoke              2 runs: split-digits; naive, ewc; seeds 0" in listed
+    assert "benchmarks:" not in listed
+
+
+def test_summaries_are_whole_sentences(capsys):
+    assert main(["list", "strategies"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  ")]
+    summaries = [line.split(None, 1)[1] for line in lines if not line.startswith("     ")]
+    assert summaries and all(s.rstrip().endswith((".", ")")) for s in summaries), summaries
+
+
+def test_run_threads_are_set_and_recorded(tmp_path, capsys):
+    argv = ["run", "--benchmark", "split-digits", "--strategy", "naive", "--quiet"]
+    argv += ["--set", "protocol.epochs=1", "--threads", "2", "--results", str(tmp_path)]
+    assert main(argv) == 0
+    (path,) = tmp_path.glob("*.json")
+    assert json.loads(path.read_text())["environment"]["threads"] == 2
+    assert "(points)" in capsys.readouterr().out
+    assert main([*argv[:-4], "--threads", "0", "--results", str(tmp_path)]) == 2
+    assert "--threads 0: must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["run", "sweep", "bench", "list"])
+def test_help_documents_every_option(command, capsys):
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    sub = commands.choices[command]
+    for action in sub._actions:
+        assert action.help, (command, action.option_strings or action.dest)
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    assert "--help" in capsys.readouterr().out
+
+
+def test_sweep_dry_run_with_strategies_seeds_and_set(tmp_path, capsys):
+    argv = ["sweep", "smoke", "--results", str(tmp_path), "--strategies", "naive,lwf"]
+    argv += ["--seeds", "0,1", "--set", "protocol.epochs=1", "--set", "lwf.alpha=2"]
+    assert main([*argv, "--jobs", "1"]) == 0  # run it
+    assert "4 runs done" in capsys.readouterr().out
+    assert main([*argv, "--dry-run", "--seeds", "0,1,2"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert sum("[present]" in line for line in listed) == 4
+    assert sum("[to run]" in line for line in listed) == 2
+    assert listed[-1].startswith("2 to run (0 of them stale), 4 present")
+    results = json.loads(next(tmp_path.glob("split-digits__lwf__*.json")).read_text())
+    assert results["spec"]["strategy_params"]["alpha"] == 2.0
+    assert results["spec"]["protocol"]["epochs"] == 1
+    assert main([*argv, "--set", "ewc.ewc_lambda=3"]) == 2
+    assert "unknown owner 'ewc'; valid: lwf, model, naive, protocol" in capsys.readouterr().err
+
+
+def test_a_sweep_logs_one_line_per_run_without_a_terminal(tmp_path):
+    command = [sys.executable, "-m", "clbench.cli", "sweep", "smoke", "--results", str(tmp_path)]
+    command += ["--set", "protocol.epochs=1"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "\r" not in done.stdout + done.stderr  # no redraw sequences in a log
+    lines = (done.stdout + done.stderr).splitlines()
+    assert sum(line.startswith("run ") and " done: split-digits__" in line for line in lines) == 2

@@ -210,7 +210,7 @@ class ResNetNames(nn.Module):
         self.heads = nn.ModuleList([nn.Linear(16, 5)])
 
 
-RESNET_CAPS = (10,) * 8 + (50,) * 3 + (100,) * 6  # METHODS.md, GPM on the reduced ResNet-18
+RESNET_CAPS = (10,) * 8 + (50,) * 3 + (100,) * 6  # docs/methods.md, GPM on the reduced ResNet-18
 
 
 def test_gpm_caps_for_the_reduced_resnet() -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from clbench.data.benchmark import BenchmarkBuilder, DataOptions, TaskData, TaskSequence
 from clbench.errors import ConfigError
-from clbench.registry import Registry
+from clbench.registry import Registry, docstring_summary
 
 BUILDER_HINT = "def builder(options: DataOptions) -> TaskSequence"
 
@@ -25,7 +25,7 @@ def benchmark_from_builder(name: str, builder: object) -> Benchmark:
     """Check that `builder` takes exactly one argument (the `DataOptions`)."""
     if not callable(builder) or len(inspect.signature(builder).parameters) != 1:
         raise ConfigError(f"benchmark {name!r}: {builder!r} does not match {BUILDER_HINT}")
-    summary = (inspect.getdoc(builder) or "").split("\n", 1)[0]
+    summary = docstring_summary(builder)
     return Benchmark(name=name, build=builder, summary=summary)
 
 

@@ -1,5 +1,6 @@
-"""The paper benchmarks of the GPM family (METHODS.md, "Shared protocol"), from torchvision data
-under the data root (downloaded where the network allows) and user-provided files."""
+"""The paper benchmarks of the GPM family (docs/methods.md, "The protocol shared by the GPM
+family"), from torchvision data under the data root (downloaded where the network allows) and
+user-provided files."""
 
 from __future__ import annotations
 

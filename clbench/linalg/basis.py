@@ -1,4 +1,4 @@
-"""Basis rules of GPM, SGP, TRGP and NESS, and the shared gradient projection (METHODS.md).
+"""Basis rules of GPM, SGP, TRGP and NESS, and the shared gradient projection (docs/methods.md).
 
 Inputs are representation matrices R (d x n, one column per input vector of a layer) and
 bases M (d x k, orthonormal columns). All computations run in float64 on R's device
@@ -41,7 +41,7 @@ def _as_basis(M: Tensor, R: Tensor) -> Tensor:
 def _steps_below(start: Tensor, increments: Tensor, target: float | Tensor) -> int:
     """Steps taken by: ``acc = start; for x in increments: if acc < target: acc += x``.
 
-    This is the "add one at a time while acc < threshold" rule of METHODS.md (GPM task t,
+    This is the "add one at a time while acc < threshold" rule of docs/methods.md (GPM task t,
     TRGP); it counts the j with ``start + sum(increments[:j]) < target``.
     """
     before = torch.cat([increments.new_zeros(1), torch.cumsum(increments, 0)])[: len(increments)]
@@ -49,7 +49,7 @@ def _steps_below(start: Tensor, increments: Tensor, target: float | Tensor) -> i
 
 
 def energy_rank(s: Tensor, threshold: float) -> int:
-    """GPM's task-0 rule (METHODS.md, GPM, Task 0): r = #{k : cumsum(s^2)_k / sum(s^2) < eps}.
+    """GPM's task-0 rule (docs/methods.md, GPM, Task 0): r = #{k : cumsum(s^2)_k / sum(s^2) < eps}.
 
     Strict "<", no +1. ``s`` holds singular values in descending order. Returns 0 when
     all of them are zero.
@@ -70,7 +70,7 @@ def _initial(R: Tensor, threshold: float) -> tuple[Tensor, Tensor]:
 
 
 def gpm_initial_basis(R: Tensor, threshold: float) -> Tensor:
-    """GPM basis after task 0 (METHODS.md, GPM, Task 0): M = U[:, :r] with r from
+    """GPM basis after task 0 (docs/methods.md, GPM, Task 0): M = U[:, :r] with r from
     :func:`energy_rank` of R's singular values."""
     return _initial(R, threshold)[0]
 
@@ -90,7 +90,7 @@ def _gpm_new_directions(R: Tensor, M: Tensor, threshold: float) -> tuple[Tensor,
     """The r new residual directions and their singular values by GPM's rule for task t > 0.
 
     total = ||R||_F^2; acc = (total - ||R^||_F^2) / total; add s^_k^2 / total one at a
-    time while acc < threshold (METHODS.md, GPM, Task t > 0).
+    time while acc < threshold (docs/methods.md, GPM, Task t > 0).
     """
     _check_threshold(threshold)
     total = R.square().sum()
@@ -102,7 +102,7 @@ def _gpm_new_directions(R: Tensor, M: Tensor, threshold: float) -> tuple[Tensor,
 
 
 def gpm_extend_basis(R: Tensor, M: Tensor, threshold: float) -> tuple[Tensor, int]:
-    """GPM basis update for task t > 0 (METHODS.md, GPM, Task t > 0).
+    """GPM basis update for task t > 0 (docs/methods.md, GPM, Task t > 0).
 
     Returns ``(M_new, added)`` with M_new = [M, U^[:, :r]] capped at d columns and
     ``added`` the number of new columns (0 when the residual carries too little energy or
@@ -116,7 +116,7 @@ def gpm_extend_basis(R: Tensor, M: Tensor, threshold: float) -> tuple[Tensor, in
 
 
 def sgp_importance(x: Tensor, alpha: float) -> Tensor:
-    """SGP's importance f(x) = (alpha + 1) x / (alpha x + max(x)) (METHODS.md, SGP).
+    """SGP's importance f(x) = (alpha + 1) x / (alpha x + max(x)) (docs/methods.md, SGP).
 
     Elementwise on non-negative values (singular values, not squared) with one shared
     max over all of ``x``. When every entry is 0 the result is 0 (the limit of f).
@@ -135,7 +135,7 @@ def sgp_importance(x: Tensor, alpha: float) -> Tensor:
 
 
 def sgp_initial_basis(R: Tensor, threshold: float, alpha: float) -> tuple[Tensor, Tensor]:
-    """SGP after task 0 (METHODS.md, SGP, Task 0): M = U[:, :r] by GPM's rule and
+    """SGP after task 0 (docs/methods.md, SGP, Task 0): M = U[:, :r] by GPM's rule and
     lambda = f(s[:r]).
 
     Where GPM projects gradients with P = M M^T, SGP uses P = M diag(lambda) M^T.
@@ -147,7 +147,7 @@ def sgp_initial_basis(R: Tensor, threshold: float, alpha: float) -> tuple[Tensor
 def sgp_extend_basis(
     R: Tensor, M: Tensor, lam: Tensor, threshold: float, alpha: float
 ) -> tuple[Tensor, Tensor]:
-    """SGP update for task t > 0 (METHODS.md, SGP, Task t).
+    """SGP update for task t > 0 (docs/methods.md, SGP, Task t).
 
     The strength of old basis vector u_i on the new data is ||R^T u_i||; this equals the
     reference's sqrt(sum_j (u_i^T u_cj)^2 s_cj^2) over the SVD of M M^T R, computed
@@ -171,7 +171,7 @@ def sgp_extend_basis(
 
 
 def trgp_extend_basis(R: Tensor, M: Tensor, threshold: float) -> tuple[Tensor, Tensor]:
-    """TRGP memory update (METHODS.md, TRGP, Basis update). Returns (S_t, M_new).
+    """TRGP memory update (docs/methods.md, TRGP, Basis update). Returns (S_t, M_new).
 
     delta_k = u_k^T R R^T u_k for each column of M and s^2 of the residual's singular
     values are sorted together in descending order; candidates are taken one at a time
@@ -203,7 +203,7 @@ def trgp_extend_basis(R: Tensor, M: Tensor, threshold: float) -> tuple[Tensor, T
 
 
 def ness_null_space(G: Tensor, eps1: float) -> Tensor:
-    """NESS's approximate null space of a layer's inputs (METHODS.md, NESS steps 3-4).
+    """NESS's approximate null space of a layer's inputs (docs/methods.md, NESS steps 3-4).
 
     From the Gram matrix G = sum x x^T (d x d): eigenvalues clamped at 0, sigma = sqrt,
     eps_tol = eps1 * sum(sigma), r = #{sigma_i <= eps_tol}; returns B (d x r, float64),
@@ -224,8 +224,8 @@ def ness_null_space_from_inputs(R: Tensor, eps1: float) -> Tensor:
 @dataclass(frozen=True)
 class Projection:
     """rows -> rows - rows M diag(scale) M^T, prepared once: M cast to the rows' dtype and device,
-    M diag(scale) formed (METHODS.md, GPM and SGP, Training: GPM, TRGP and DFGP use scale = None,
-    all ones; SGP uses scale = lambda). Each application is one product and one fused
+    M diag(scale) formed (docs/methods.md, GPM and SGP, Training: GPM, TRGP and DFGP use
+    scale = None, all ones; SGP uses scale = lambda). Each application is one product and one fused
     multiply-add."""
 
     basis: Tensor

@@ -3,7 +3,7 @@
 The reference GPM code decomposes each representation matrix with
 ``np.linalg.svd(R, full_matrices=False)``. This benchmark times numpy's float64 SVD against
 :func:`clbench.linalg.left_singular` (``method="auto"``) on the representation shapes of
-METHODS.md, twice where the auto route is the Gram route: exact (the product R R^T in
+docs/methods.md, twice where the auto route is the Gram route: exact (the product R R^T in
 float64) and with the product in float32 (``gram_dtype=torch.float32``, the eigensolver in
 float64). Each variant's basis kept by GPM's task-0 rule is compared with numpy's: its rank
 and the largest principal angle between the two.
@@ -25,7 +25,7 @@ from torch import Tensor
 from clbench.linalg.basis import energy_rank
 from clbench.linalg.decompose import choose_route, left_singular, principal_angles
 
-#: Representation shapes (d x n) of METHODS.md's paper models: AlexNet-5 conv1-3 and fc2
+#: Representation shapes (d x n) of docs/methods.md's paper models: AlexNet-5 conv1-3 and fc2
 #: on CIFAR-100, reduced ResNet-18 layers on MiniImageNet.
 SHAPES: dict[str, tuple[int, int]] = {
     "48x20184": (48, 20184),

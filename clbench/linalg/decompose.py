@@ -1,6 +1,6 @@
 """The one place in clbench that decomposes matrices.
 
-The bases of METHODS.md (GPM, SGP, TRGP, DFGP, NESS) all come from the decompositions
+The bases of docs/methods.md (GPM, SGP, TRGP, DFGP, NESS) all come from the decompositions
 here, computed on the device of the input tensor (CUDA when the tensor lives there) and,
 by default, in float64.
 
@@ -82,7 +82,7 @@ def gram_eigh(G: Tensor, *, dtype: torch.dtype = torch.float64) -> tuple[Tensor,
     G must be square and symmetric up to round-off (``max|G - G^T| <= sqrt(eps) * max|G|``,
     eps of the coarser of G's and the working precision); only its lower triangle is read.
     Eigenvalues are clamped at 0 before the square root, so round-off negatives (common
-    in float32) give s = 0, never NaN (METHODS.md, NESS step 3). U is d x d with
+    in float32) give s = 0, never NaN (docs/methods.md, NESS step 3). U is d x d with
     orthonormal columns, s has d entries.
     """
     W = as_matrix(G, "G", dtype)

@@ -1,9 +1,9 @@
-"""Layer input capture: the representation matrices of METHODS.md, taken with forward hooks.
+"""Layer input capture: the representation matrices of docs/methods.md, taken with forward hooks.
 
 A layer's representation matrix R is d x n with one column per input vector the layer
 saw: d = in_features for Linear, d = C_in * kh * kw for Conv2d with rows in the
 (C, kh, kw) order of ``weight.view(out, -1)`` and one column per patch, taken with the
-layer's own kernel size, stride, padding and dilation (METHODS.md, Notation).
+layer's own kernel size, stride, padding and dilation (docs/methods.md, Notation).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def layer_input_matrix(module: nn.Module, x: Tensor) -> Tensor:
     Linear: x is (N, ..., in_features); each input vector is a column (n = all leading
     entries). Conv2d: x is (N, C, H, W); each patch of each sample is a column, samples
     outer and patch positions (row-major) inner, so ``weight.view(out, -1) @ R`` equals
-    the conv output without bias, reshaped (METHODS.md, Notation).
+    the conv output without bias, reshaped (docs/methods.md, Notation).
     """
     d = input_dim(module)
     if isinstance(module, nn.Linear):
@@ -121,7 +121,7 @@ def capture_representations(
     R is built from the first ``sample_caps[name]`` samples the layer saw (for a conv:
     all patches of those samples); layers absent from ``sample_caps`` use every sample.
     If ``run_forward`` calls the model several times, samples are taken in call order.
-    The caller chooses the model's mode (GPM uses eval mode, METHODS.md). Hooks are
+    The caller chooses the model's mode (GPM uses eval mode, docs/methods.md). Hooks are
     removed even when ``run_forward`` raises. ``model`` is the network the layers
     belong to; layers not among its modules are rejected.
     """
@@ -160,7 +160,7 @@ def capture_representations(
 class GramAccumulator:
     """Accumulate each layer's Gram matrix G = sum over columns x x^T across forward calls.
 
-    Used by NESS (METHODS.md, NESS step 2): G of the layer inputs over the data of all past
+    Used by NESS (docs/methods.md, NESS step 2): G of the layer inputs over the data of all past
     tasks, without holding the inputs. Use as a context manager; hooks are active inside
     the ``with`` block and removed on exit. ``grams[name]`` is d x d in ``dtype`` on the
     layer's device and ``counts[name]`` the number of columns accumulated. ``layers``
@@ -214,7 +214,7 @@ _SHORTCUT_SUFFIX = ".shortcut.0"
 def gpm_sample_caps(
     layers: Mapping[str, nn.Module], num_samples: int, layer_caps: Sequence[int] = ()
 ) -> dict[str, int]:
-    """GPM's per-layer sample caps (METHODS.md, GPM: Representations) on a model's layers.
+    """GPM's per-layer sample caps (docs/methods.md, GPM: Representations) on a model's layers.
 
     ``num_samples`` random training samples go through the model; with no ``layer_caps``
     every layer uses all of them. Otherwise the caps apply in order to the layers that are

@@ -36,6 +36,17 @@ def evaluation_mode(model: nn.Module) -> Iterator[nn.Module]:
         model.train(was_training)
 
 
+def freeze_batchnorm_statistics(model: nn.Module) -> None:
+    """Put every BatchNorm layer of `model` in eval mode, for training after task 0 in the
+    strategies that freeze BatchNorm. With running statistics, the layers then normalise with
+    the frozen statistics and stop updating them; without (the reference models), eval mode uses
+    batch statistics as train mode does, so nothing changes. `model.train()` undoes it: call it at
+    every epoch start."""
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.eval()
+
+
 BackboneBuilder = Callable[[tuple[int, ...], ModelParams], nn.Module]
 
 

@@ -1,4 +1,5 @@
-"""Multi-head wrapper: a shared backbone and one linear head per task (METHODS.md, protocol)."""
+"""Multi-head wrapper: a shared backbone and one linear head per task (docs/methods.md,
+protocol)."""
 
 from __future__ import annotations
 

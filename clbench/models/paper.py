@@ -1,4 +1,5 @@
-"""The networks of the GPM-family papers (METHODS.md, "Shared protocol"), all without biases.
+"""The networks of the GPM-family papers (docs/methods.md, "The protocol shared by the GPM
+family"), all without biases.
 
 BatchNorm layers default to `track_running_stats=False`, as in the reference models: batch
 statistics are used at test time too. `track_running_stats=True` is the documented alternative.

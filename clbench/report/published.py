@@ -1,4 +1,5 @@
-"""Published numbers (METHODS.md, "Published numbers"), kept with their sources in one data file."""
+"""Published numbers (docs/methods.md, "Published numbers"), kept with their sources in one data
+file."""
 
 from __future__ import annotations
 

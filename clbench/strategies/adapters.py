@@ -1,4 +1,5 @@
-"""Low-rank adapters confined to a fixed subspace: effective weight W + A B^T (METHODS.md, NESS).
+"""Low-rank adapters confined to a fixed subspace: effective weight W + A B^T (docs/methods.md,
+NESS).
 
 The adapter is a `torch.nn.utils.parametrize` parametrization of the layer's weight, so the layer
 stays a `Linear`/`Conv2d` (forward hooks, representation capture and the optimizer see it as

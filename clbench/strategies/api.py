@@ -25,7 +25,7 @@ from torch import nn
 
 from clbench.errors import ConfigError
 from clbench.params import check_parseable
-from clbench.registry import Registry
+from clbench.registry import Registry, docstring_summary
 
 SIGNATURE_HINT = "def factory(model: nn.Module, params: SomeDataclass) -> StrategyBuild"
 
@@ -84,7 +84,7 @@ def strategy_from_factory(name: str, factory: object) -> Strategy:
             f"expected {SIGNATURE_HINT}"
         )
     check_parseable(params_type, where)
-    summary = (inspect.getdoc(factory) or "").split("\n", 1)[0]
+    summary = docstring_summary(factory)
     return Strategy(name=name, factory=factory, params_type=params_type, summary=summary)
 
 

@@ -1,7 +1,7 @@
 """Gradient projection inside a Linear layer's backward, on the input side.
 
 A Linear layer's weight gradient is g = delta^T X (delta: gradients of its outputs, X: its inputs,
-one row per sample), so the projection of the family (METHODS.md, GPM and SGP, Training) is
+one row per sample), so the projection of the family (docs/methods.md, GPM and SGP, Training) is
     g (I - M diag(s) M^T) = delta^T (X - X M diag(s) M^T).
 After backward it costs 2 out d k multiplications per layer and step, whatever the batch; on the
 input side, 2 rows d k. `ProjectedWeightGrad` computes the layer's backward with the cheaper of

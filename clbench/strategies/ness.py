@@ -1,5 +1,5 @@
 """NESS: learning in the null space of small singular values (Pham, Vepakomma & Horvath, CPAL 2026;
-METHODS.md, NESS).
+docs/methods.md, NESS).
 
 Task 0 trains the whole network. At the start of every later task, for every Linear/Conv2d layer
 except task heads (a single shared head counts as a layer, as in the projection family):
@@ -11,10 +11,11 @@ except task heads (a single shared head counts as a layer, as in the projection 
 4. eps_tol = eps1 * sum(sigma); B = eigenvectors of the r eigenvalues with sigma <= eps_tol;
 5. wrap the layer as W + A B^T (W, B frozen; A trainable, from 0); r = 0: no adapter.
 
-Only the adapters' A and the current task's head train after task 0; BatchNorm and every other
-parameter stay frozen. Where the reference code fails, clbench differs: eigenvalues are clamped
-(negative float32 eigenvalues made NaN there), the statistics cover every past task (the reference
-kept task 0's alone on 5-datasets), and SAM takes its rho explicitly.
+Only the adapters' A and the current task's head train after task 0; BatchNorm (its running
+statistics too, where the model keeps them) and every other parameter stay frozen. Where the
+reference code fails, clbench differs: eigenvalues are clamped (negative float32 eigenvalues made
+NaN there), the statistics cover every past task (the reference kept task 0's alone on
+5-datasets), and SAM takes its rho explicitly.
 
 Bound on the interference (tested): let X_j be task j's inputs to a layer when its basis was
 built (columns of G) and sigma_i the singular values of [X_0 ... X_{t-1}]. Since B spans the
@@ -25,6 +26,7 @@ eigenvectors with sigma_i <= eps_tol and X_j's columns are among those of G,
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -36,8 +38,9 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from clbench.linalg import GramAccumulator, gram_eigh
 from clbench.memory import dataset_bytes
-from clbench.models import evaluation_mode
+from clbench.models import evaluation_mode, freeze_batchnorm_statistics
 from clbench.params import require
+from clbench.protocol import ProtocolParams, effective_step, rounded
 from clbench.strategies.adapters import add_adapter, merge_adapters
 from clbench.strategies.api import StrategyBuild
 from clbench.strategies.projection import projected_layers
@@ -50,27 +53,53 @@ class NESSParams:
 
     eps1: relative tolerance of the null space, eps_tol = eps1 * sum(sigma) (0.001 on CIFAR-100
         and 5-datasets, 0.0005 on MiniImageNet). Large: forgetting; tiny: nothing to learn with.
-    optimizer: `sgdm` (SGD with the protocol's momentum and weight decay, 0.9 and 1e-4 in the
-        CIFAR-100 preset) or `sam` (the same, with SAM's perturbation on task 0 only, as the
-        paper; set protocol.lr to the paper's SAM rate, 0.05 on CIFAR-100).
+    optimizer: `sgdm` (SGD with the protocol's momentum and weight decay on every task, 0.9 and
+        1e-4 in the CIFAR-100 preset) or `sam` (the reference's SAM scripts: SAM's perturbation on
+        task 0 only, and SGD without momentum on every task at `sam_lr`, with the protocol's
+        weight decay; `training_protocol` sets momentum 0 and the lr, recorded in the result).
+    sam_lr: the learning rate with `optimizer = "sam"` (the paper's 0.05 on CIFAR-100, 0.1 on
+        5-datasets and MiniImageNet, set by those presets). None: the sgdm protocol's effective
+        step lr / (1 - momentum) (and lr_min scaled alike), so SAM moves as fast as every other
+        strategy (the offline benchmarks).
     rho: SAM's radius (0.05).
     source: where the past-task statistics come from. `raw` keeps every past training input and
         recomputes G through the current network at each task boundary (the paper); `gram` keeps
         only each layer's d x d Gram matrix, summed over tasks, each task's computed through the
-        network at the end of that task (this project's variant; see the README).
-    gram_batch_size: samples per forward pass while accumulating Gram matrices.
+        network at the end of that task (this project's variant; see docs/methods.md).
+    gram_batch_size: samples per forward pass while accumulating Gram matrices. None (default):
+        the protocol's training batch size, as the reference; with batch-statistics BatchNorm the
+        batch size changes the layers' inputs and so the null space.
     """
 
     eps1: float = 0.001
     optimizer: Literal["sgdm", "sam"] = "sgdm"
+    sam_lr: float | None = None
     rho: float = 0.05
     source: Literal["raw", "gram"] = "raw"
-    gram_batch_size: int = 256
+    gram_batch_size: int | None = None
 
     def __post_init__(self) -> None:
         require(0 <= self.eps1 <= 1, f"ness.eps1={self.eps1} must lie in [0, 1]")
         require(self.rho >= 0, f"ness.rho={self.rho} must be >= 0")
-        require(self.gram_batch_size >= 1, "ness.gram_batch_size must be >= 1")
+        require(self.sam_lr is None or self.sam_lr > 0, f"ness.sam_lr={self.sam_lr} must be > 0")
+        require(
+            self.gram_batch_size is None or self.gram_batch_size >= 1,
+            f"ness.gram_batch_size={self.gram_batch_size} must be >= 1 (or none)",
+        )
+
+    def training_protocol(self, protocol: ProtocolParams) -> ProtocolParams:
+        """With SAM, the reference's optimizer: no momentum, lr `sam_lr` (docstring above)."""
+        if self.optimizer != "sam":
+            return protocol
+        if self.sam_lr is not None:
+            return dataclasses.replace(protocol, lr=self.sam_lr, momentum=0.0)
+        factor = effective_step(protocol) / protocol.lr  # the whole schedule, lr_min included
+        return dataclasses.replace(
+            protocol,
+            lr=effective_step(protocol),
+            lr_min=rounded(protocol.lr_min * factor),
+            momentum=0.0,
+        )
 
 
 def null_space_basis(gram: Tensor, eps1: float) -> tuple[Tensor, dict[str, float]]:
@@ -102,7 +131,8 @@ class NESSPlugin(SupervisedPlugin):
     @torch.no_grad()
     def _accumulate(self, strategy, datasets: list[Dataset]) -> dict[str, Tensor]:
         model = strategy.model
-        loader = DataLoader(ConcatDataset(datasets), batch_size=self.params.gram_batch_size)
+        batch_size = self.params.gram_batch_size or strategy.train_mb_size
+        loader = DataLoader(ConcatDataset(datasets), batch_size=batch_size)
         with evaluation_mode(model), GramAccumulator(model, projected_layers(model)) as acc:
             for x, _, t in loader:
                 avalanche_forward(model, x.to(strategy.device), t.to(strategy.device))
@@ -126,6 +156,10 @@ class NESSPlugin(SupervisedPlugin):
             basis, self.spectra[name] = null_space_basis(grams[name], self.params.eps1)
             if basis.shape[1] > 0:
                 add_adapter(layer, basis)
+
+    def before_training_epoch(self, strategy, **kwargs) -> None:
+        if self.task > 0:  # BatchNorm is frozen after task 0, its running statistics included
+            freeze_batchnorm_statistics(strategy.model)
 
     def after_backward(self, strategy, **kwargs) -> None:
         if self.task == 0 and self.params.optimizer == "sam":

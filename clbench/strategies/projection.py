@@ -1,9 +1,11 @@
-"""Machinery shared by the gradient-projection family (GPM, SGP, TRGP, DFGP; METHODS.md).
+"""Machinery shared by the gradient-projection family (GPM, SGP, TRGP, DFGP; docs/methods.md).
 
 A `GradientProjection` plugin keeps a `BasisMemory` per layer. On every task but the first, it
 removes from each projected weight's gradient its component in the kept basis
 (g <- g - g M diag(scale) M^T), and zeroes the gradients of the other shared parameters (BatchNorm's
-gamma and beta: learned on task 0, frozen afterwards); task-specific heads are never touched. A
+gamma and beta: learned on task 0, frozen afterwards, with BatchNorm layers in eval mode so that
+running statistics, where the model keeps them, freeze too); task-specific heads are never touched.
+The protocol must be plain SGD (`ProjectionParams.training_protocol`). A
 Linear layer with a plain weight gets its gradient projected inside its own backward, on the
 input side when that is cheaper (`input_projection`); other layers (convolutions, TRGP's scaled
 weights), and every layer where another plugin reads the raw gradient after backward (DFGP's
@@ -33,8 +35,9 @@ from clbench.linalg import (
     gpm_sample_caps,
     representation_layers,
 )
-from clbench.models import evaluation_mode
+from clbench.models import evaluation_mode, freeze_batchnorm_statistics
 from clbench.params import require
+from clbench.protocol import ProtocolParams
 from clbench.strategies.input_projection import (
     InputProjectedLinear,
     project_inputs,
@@ -79,7 +82,7 @@ def layer_thresholds(
 
 @dataclass
 class ProjectionParams:
-    """Parameters every member of the family shares (METHODS.md, GPM). Defaults: GPM on
+    """Parameters every member of the family shares (docs/methods.md, GPM). Defaults: GPM on
     CIFAR-100, except `layer_caps`, which depend on the model (the presets set AlexNet's).
 
     threshold: energy threshold eps, one value for all layers or one per projected layer.
@@ -102,6 +105,19 @@ class ProjectionParams:
         require(self.samples >= 1, f"samples={self.samples} must be >= 1")
         require(all(c >= 1 for c in self.layer_caps), "layer_caps must all be >= 1")
 
+    def training_protocol(self, protocol: ProtocolParams) -> ProtocolParams:
+        """The family trains with plain SGD, as its papers: weight decay adds a step along the
+        weights themselves, outside the complement of the kept bases, and momentum is not part
+        of the methods; either is refused with one line."""
+        require(
+            protocol.momentum == 0 and protocol.weight_decay == 0,
+            f"protocol.momentum={protocol.momentum}, protocol.weight_decay="
+            f"{protocol.weight_decay}: the gradient-projection family (gpm, sgp, trgp, dfgp) "
+            "trains with plain SGD; set both to 0 (weight decay steps out of the complement of "
+            "the kept bases)",
+        )
+        return protocol
+
 
 class BasisMemory(Protocol):
     """What a projection method remembers per layer and how it grows after each task."""
@@ -117,7 +133,7 @@ class BasisMemory(Protocol):
 
 
 class GPMMemory:
-    """GPM's bases (METHODS.md, GPM): M from the energy rule on task 0, grown by the residual
+    """GPM's bases (docs/methods.md, GPM): M from the energy rule on task 0, grown by the residual
     rule afterwards; stored in float32 like the reference's, updated in float64."""
 
     def __init__(self, params: ProjectionParams) -> None:
@@ -195,6 +211,10 @@ class GradientProjection(SupervisedPlugin):
             projector = self.memory.projector(name)
             if projector is not None and projects_inputs(layer):
                 project_inputs(layer, Projection.of(*projector, like=layer.weight))
+
+    def before_training_epoch(self, strategy, **kwargs) -> None:
+        if self.task > 0:  # BatchNorm is frozen after task 0, its running statistics included
+            freeze_batchnorm_statistics(strategy.model)
 
     def after_backward(self, strategy, **kwargs) -> None:
         if self.task == 0:

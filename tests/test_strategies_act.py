@@ -1,0 +1,35 @@
+"""Every zoo strategy changes training: on the same data, seed and protocol, its weights after
+each task differ from fine-tuning's (a strategy whose penalty or projection never acts, as
+Avalanche's clipped SI did, would reproduce naive exactly)."""
+
+import pytest
+
+from clbench.runner import RunSpec, run
+from clbench.strategies import STRATEGIES
+
+QUICK = {"protocol": {"epochs": "2"}}
+ZOO = [
+    name
+    for name, strategy in STRATEGIES.items()
+    if strategy.factory.__module__.startswith(("baselines.", "clbench.")) and name != "naive"
+]
+
+
+def fingerprint(result: dict) -> list:
+    """The accuracy matrix and the distance travelled by every layer in every task."""
+    moves = [sorted(t["parameter_distance"]["layers"].items()) for t in result["tasks"]]
+    return [result["accuracy_matrix"], moves]
+
+
+@pytest.fixture(scope="module")
+def naive():
+    return fingerprint(run(RunSpec("split-digits", "naive", overrides=QUICK)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ZOO)
+def test_strategy_differs_from_fine_tuning(naive, strategy):
+    result = run(RunSpec("split-digits", strategy, overrides=QUICK))
+    ours = fingerprint(result)
+    assert len(ours[0]) == len(naive[0]) == 5
+    assert ours != naive
