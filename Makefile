@@ -1,7 +1,11 @@
 # Two entry points: `make bench` and `make test`. Both create the virtual environment when it is
-# missing (outside the clone, so CI and later clones reuse it) and install the project into it.
+# missing and install the project into it (editable). Each checkout gets its own venv, keyed by its
+# path, outside the clone, so that installing one clone never re-points another's `clbench`
+# command at different code. With VENV set to a shared path, re-installing it for another
+# checkout says so.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
-VENV ?= $(HOME)/.cache/clbench/venv
+CHECKOUT_KEY := $(shell printf '%s' "$(CURDIR)" | sha256sum | cut -c1-12)
+VENV ?= $(HOME)/.cache/clbench/venv-$(CHECKOUT_KEY)
 # torch/torchvision releases that pip installs from local disk on these machines (no download).
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 SUITE ?= default
@@ -11,7 +15,7 @@ REPORT ?= $(if $(filter default,$(SUITE)),results,$(RESULTS)/report)
 # Runs at a time, one torch thread each.
 JOBS ?= $(shell nproc)
 
-# Re-install when pyproject.toml changes or the venv serves another checkout (editable install).
+# Re-install when pyproject.toml or this Makefile changes, or the venv serves another checkout.
 STAMP := $(VENV)/.installed-$(shell printf '%s' "$(CURDIR)" | cat - pyproject.toml Makefile | sha256sum | cut -c1-16)
 BIN := $(VENV)/bin
 
@@ -21,10 +25,14 @@ venv: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@if [ -f $(VENV)/.checkout ] && [ "$$(cat $(VENV)/.checkout)" != "$(CURDIR)" ]; then \
+		echo "note: $(VENV) served $$(cat $(VENV)/.checkout); re-installing it for $(CURDIR)," \
+			"so its clbench command now runs this checkout's code"; fi
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH_PINS)
 	$(BIN)/python -m pip install -q -e '.[dev,ray,slurm]'
 	@rm -f $(VENV)/.installed-*
+	@printf '%s\n' "$(CURDIR)" > $(VENV)/.checkout
 	@touch $@
 
 # Tests run under a fresh, empty HOME: importing avalanche writes a config there.

@@ -11,7 +11,20 @@ Benchmarks: a builder `def b(options: DataOptions) -> TaskSequence`, made with
 `task_from_arrays` / `task_from_datasets` and `task_sequence`; the harness makes the Avalanche
 scenario (validation split, task labels). Register under `clbench.benchmarks` or call
 `register_benchmark`. `scenario` builds the same Avalanche scenario the harness trains on.
+
+Notebooks: `run(benchmark, strategy, ...)` trains one run and returns its result (the document a
+result file holds), `load_results(folder)` reads a folder of result files into a pandas
+DataFrame, one row per run. Accuracies and metrics are in percent everywhere: in result files, in
+the DataFrame, in tables and figures.
 """
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
 
 from clbench.data import DataOptions, TaskData, TaskSequence, register_benchmark
 from clbench.data.benchmark import to_scenario as scenario
@@ -20,6 +33,8 @@ from clbench.strategies import StrategyBuild, register_strategy
 
 __all__ = [
     "DataOptions",
+    "load_results",
+    "run",
     "StrategyBuild",
     "TaskData",
     "TaskSequence",
@@ -30,3 +45,48 @@ __all__ = [
     "task_from_datasets",
     "task_sequence",
 ]
+
+
+def run(
+    benchmark: str,
+    strategy: str,
+    seed: int = 0,
+    *,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    model: str | None = None,
+    device: str = "cpu",
+    data_root: str | Path = "data",
+    results_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Train `strategy` on `benchmark` (as `clbench run` does) and return the result document:
+    `accuracy_matrix` (percent, row t = after task t), `metrics` (acc, bwt, forgetting,
+    learning_accuracy in percent or points), `tasks`, `spec`, `environment`, `provenance`.
+    `overrides` maps an owner (`protocol`, `model` or the strategy's name) to field values, as
+    `--set` does, e.g. `{"protocol": {"epochs": 3}, "ewc": {"ewc_lambda": 10}}`. With
+    `results_dir` the result file is written there too."""
+    from clbench.runner import RunSpec
+    from clbench.runner import run as run_spec
+
+    spec = RunSpec(
+        benchmark=benchmark,
+        strategy=strategy,
+        seed=seed,
+        model=model,
+        device=device,
+        data_root=str(data_root),
+        overrides={owner: dict(values) for owner, values in (overrides or {}).items()},
+    )
+    return run_spec(spec, Path(results_dir) if results_dir is not None else None)
+
+
+def load_results(folder: str | Path) -> pd.DataFrame:
+    """The valid result files of `folder`, one row per run: benchmark, strategy, variant (the
+    parameters that differ between runs of one strategy), seed, name, acc, bwt, forgetting,
+    learning_accuracy (percent / points), seconds, trainable_params, kept_bytes, matrix (the
+    accuracy matrix, percent) and config (every parameter). Unreadable files are left out."""
+    from clbench.report.collect import collect
+
+    runs = collect(Path(folder)).runs
+    first = ["benchmark", "strategy", "variant", "seed", "name"]
+    rest = [c for c in runs.columns if c not in first and c != "varied"]
+    return runs[first + rest].reset_index(drop=True)

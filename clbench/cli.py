@@ -103,7 +103,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     say = None if args.quiet else (lambda message: print(message, file=sys.stderr, flush=True))
     result = run(spec, Path(args.results), progress=say, checkpoints=args.checkpoints)
-    m = {key: 100 * value for key, value in result["metrics"].items()}
+    m = result["metrics"]
     print(
         f"{result['name']}: ACC {m['acc']:.2f}  BWT {m['bwt']:+.2f}  "
         f"forgetting {m['forgetting']:.2f} (points)  -> {Path(args.results) / result['name']}.json"

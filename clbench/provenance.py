@@ -23,10 +23,15 @@ SOURCE_SUFFIXES = (".py", ".toml")
 HARNESS_PACKAGES = ("clbench", "baselines")
 
 
-def package_root(module_name: str) -> Path | None:
+def package_root(module_name: str | None) -> Path | None:
     """The folder of the top-level package of `module_name`, or the module's own file; None
-    where it has no source file (a class defined in a notebook's `__main__`)."""
-    spec = importlib.util.find_spec(module_name.split(".")[0])
+    where it has no source file (code defined in a notebook or by `exec`)."""
+    if not module_name:
+        return None
+    try:
+        spec = importlib.util.find_spec(module_name.split(".")[0])
+    except (ImportError, ValueError):  # `__main__` of an interactive session has no spec
+        return None
     if spec is None or spec.origin is None or not Path(spec.origin).is_file():
         return None
     origin = Path(spec.origin)
@@ -79,7 +84,7 @@ def git_state(folder: Path) -> dict[str, Any]:
     return {"git_commit": commit, "git_dirty": bool(changes) if changes is not None else None}
 
 
-def code_provenance(strategy_module: str) -> dict[str, Any]:
+def code_provenance(strategy_module: str | None) -> dict[str, Any]:
     """What a result records of the code that produced it (module docstring)."""
     harness = harness_digest()
     strategy_root = package_root(strategy_module)
@@ -95,6 +100,6 @@ def code_provenance(strategy_module: str) -> dict[str, Any]:
     }
 
 
-def current_code_digest(strategy_module: str) -> str:
+def current_code_digest(strategy_module: str | None) -> str:
     """The `code_digest` a result of a strategy defined in `strategy_module` would record now."""
     return code_provenance(strategy_module)["code_digest"]

@@ -158,7 +158,7 @@ def resolve(spec: RunSpec) -> ResolvedRun:
     )
 
 
-def strategy_module(name: str) -> str:
+def strategy_module(name: str) -> str | None:
     """The module that defines strategy `name`'s factory (its code is part of its provenance)."""
     return STRATEGIES.get(name).factory.__module__
 
@@ -313,7 +313,7 @@ def run(
         trained = time.perf_counter()
         previous, weights = weights, layer_weights(template.model)
         template.eval(scenario.test_stream, shuffle=True)
-        matrix.append(recorder.accuracies(n_tasks))
+        matrix.append([100 * accuracy for accuracy in recorder.accuracies(n_tasks)])
         record = {
             "task": t,
             "name": sequence.tasks[t].name,
@@ -333,7 +333,7 @@ def run(
             save_checkpoint(Path(results_dir) / f"{resolved.name}.ckpt" / f"task{t}.pt", model, t)
         say(
             f"task {t + 1}/{n_tasks}: {schedule.epochs_run} epochs, "
-            f"acc on it {matrix[-1][t]:.3f}, mean so far {np.mean(matrix[-1][: t + 1]):.3f} "
+            f"acc on it {matrix[-1][t]:.2f} %, mean so far {np.mean(matrix[-1][: t + 1]):.2f} % "
             f"({trained - started:.1f}s)"
         )
     result = {

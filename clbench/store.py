@@ -11,7 +11,7 @@ from typing import Any
 
 from clbench.errors import ClbenchError
 
-RESULT_FORMAT = 1
+RESULT_FORMAT = 2  # 2: accuracies and metrics in percent (1: fractions)
 REQUIRED_KEYS = ("format", "name", "spec", "accuracy_matrix", "metrics", "tasks", "environment")
 
 
@@ -63,9 +63,9 @@ def validate_result(document: Any) -> str | None:
             if (
                 not isinstance(value, int | float)
                 or not math.isfinite(value)
-                or not 0 <= value <= 1
+                or not 0 <= value <= 100
             ):
-                return f"accuracy {value!r} is not in [0, 1]"
+                return f"accuracy {value!r} is not a percentage in [0, 100]"
     if len(document["tasks"]) != len(matrix):
         return "tasks and accuracy_matrix disagree on the number of tasks"
     return None

@@ -171,12 +171,18 @@ class Planned:
     names: list[str]
 
 
-def plan(specs: list[RunSpec], results_dir: Path, reuse_stale: bool = False) -> Planned:
+def plan(
+    specs: list[RunSpec],
+    results_dir: Path,
+    reuse_stale: bool = False,
+    names: list[str] | None = None,
+) -> Planned:
     """Sort `specs` into runs to do and valid results to keep. A result whose `code_digest`
     differs from what the current code would record (or that records none) is stale and is run
-    again, unless `reuse_stale`. Duplicate specs run once."""
-    names = [resolve(spec).name for spec in specs]  # every name and value is checked up front
-    digests: dict[str, str] = {}
+    again, unless `reuse_stale`. Duplicate specs run once. `names`: the specs' resolved names,
+    where the caller has them."""
+    names = names or [resolve(spec).name for spec in specs]
+    digests: dict[str | None, str] = {}
     planned = Planned([], [], [], names)
     seen: set[str] = set()
     for spec, name in zip(specs, names, strict=True):
@@ -210,11 +216,12 @@ def run_sweep(
     results_dir = Path(results_dir)
     executor = executor or LocalExecutor()
     summary = SweepSummary()
+    names = [resolve(spec).name for spec in specs]  # every name and value is checked up front
     ensure_writable(results_dir)
     with sweep_lock(results_dir):
         for leftover in results_dir.glob(".*.json.*.tmp"):  # writes cut short by a kill
             leftover.unlink(missing_ok=True)
-        planned = plan(specs, results_dir, reuse_stale)
+        planned = plan(specs, results_dir, reuse_stale, names)
         summary.skipped, summary.stale, todo = planned.present, planned.stale, planned.todo
         if summary.skipped:
             say(f"{len(summary.skipped)} runs already have a valid result; {len(todo)} to run")

@@ -96,7 +96,8 @@ def test_a_sweep_killed_with_sigkill_resumes_without_loss_or_duplicates(tmp_path
     assert restart.returncode == 0, restart.stderr
     left = len(specs) - finished_before
     assert f"{finished_before} runs already have a valid result; {left} to run" in restart.stdout
-    assert f"{left}/{left}" in restart.stderr  # the progress bar over runs reached its end
+    # no terminal: one line per finished run instead of a progress bar
+    assert f"run {left}/{left} done: " in restart.stdout
     assert_complete(results, specs)
 
 
@@ -140,7 +141,10 @@ def test_submitit_runs_a_job_array_in_local_mode(tmp_path):
     assert all(read_result(results / f"{name}.json") for name in names)
 
 
-def test_a_foreground_run_shows_a_bar_over_each_tasks_epochs(tmp_path, capsys):
+def test_a_foreground_run_shows_a_bar_over_each_tasks_epochs(tmp_path, capsys, monkeypatch):
+    run_sweep(quick_specs("naive"), tmp_path / "log", make_executor(ExecutorOptions(jobs=1)))
+    assert "task 1/5:" not in capsys.readouterr().err  # not a terminal: no bars
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     run_sweep(quick_specs("naive"), tmp_path, make_executor(ExecutorOptions(jobs=1)))
     err = capsys.readouterr().err
     for task in range(1, 6):  # each task opens a bar over its 2 epochs

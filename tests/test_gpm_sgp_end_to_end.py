@@ -28,10 +28,10 @@ def bwt(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["gpm", "sgp"])
 def test_projection_keeps_split_mnist_bwt_above_minus_two_points(bwt, strategy):
-    assert bwt[("split-mnist5k", strategy)] > -0.02
+    assert bwt[("split-mnist5k", strategy)] > -2
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["gpm", "sgp"])
 def test_projection_beats_naive_bwt_by_five_points_on_pmnist5k(bwt, strategy):
-    assert bwt[("pmnist5k", strategy)] >= bwt[("pmnist5k", "naive")] + 0.05
+    assert bwt[("pmnist5k", strategy)] >= bwt[("pmnist5k", "naive")] + 5

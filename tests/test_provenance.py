@@ -94,3 +94,15 @@ def test_a_result_without_provenance_is_stale(tmp_path):
     path.write_text(json.dumps(document))
     planned = plan([spec], tmp_path)
     assert planned.stale == [result["name"]] and planned.todo == [spec]
+
+
+def test_a_strategy_without_source_file_records_no_strategy_digest(tmp_path):
+    namespace: dict = {}
+    exec(PLUGIN.format(version="exec"), namespace)  # as a notebook cell defines it
+    register_strategy("cell", namespace["factory"])
+    try:
+        result = run(RunSpec("split-digits", "cell", overrides=QUICK))
+    finally:
+        STRATEGIES.unregister("cell")
+    assert result["provenance"]["strategy_digest"] is None
+    assert result["provenance"]["harness_digest"] == harness_digest()

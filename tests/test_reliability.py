@@ -66,7 +66,7 @@ def test_bad_input_exits_with_one_line_and_leaves_results_untouched(
     tmp_path, capsys, argv, message
 ):
     results = tmp_path / "runs"
-    write_result(results, "split-digits", "naive", 0, [[0.9, 0.0], [0.8, 0.95]])
+    write_result(results, "split-digits", "naive", 0, [[90, 0], [80, 95]])
     before = _snapshot(results)
     suite = tmp_path / "unknown.toml"
     suite.write_text(SUITE_UNKNOWN)
@@ -106,4 +106,4 @@ def test_checkpoints_load_with_weights_only_and_reproduce_the_accuracies(tmp_pat
     with torch.no_grad():
         predicted = model(task.x_test.float(), torch.zeros(len(task.y_test), dtype=torch.long))
     accuracy = float((predicted.argmax(1) == task.y_test).float().mean())
-    assert accuracy == pytest.approx(result["accuracy_matrix"][-1][0])
+    assert 100 * accuracy == pytest.approx(result["accuracy_matrix"][-1][0])

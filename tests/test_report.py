@@ -12,12 +12,12 @@ from results import write_result
 
 # Two seeds of two strategies on a three-task benchmark; metrics computed by hand below.
 NAIVE = {
-    0: [[0.9, 0.0, 0.0], [0.6, 0.8, 0.0], [0.5, 0.6, 1.0]],
-    1: [[0.8, 0.0, 0.0], [0.7, 0.9, 0.0], [0.3, 0.7, 0.9]],
+    0: [[90, 0, 0], [60, 80, 0], [50, 60, 100]],
+    1: [[80, 0, 0], [70, 90, 0], [30, 70, 90]],
 }
 GPM = {
-    0: [[0.9, 0.0, 0.0], [0.9, 0.8, 0.0], [0.8, 0.8, 0.7]],
-    1: [[1.0, 0.0, 0.0], [1.0, 0.9, 0.0], [1.0, 0.9, 0.8]],
+    0: [[90, 0, 0], [90, 80, 0], [80, 80, 70]],
+    1: [[100, 0, 0], [100, 90, 0], [100, 90, 80]],
 }
 
 
@@ -68,7 +68,7 @@ def test_markdown_and_latex_bold_the_best_mean_per_column(results, tmp_path):
 
 def test_published_numbers_appear_only_where_the_benchmark_matches(tmp_path):
     folder = tmp_path / "runs"
-    matrix = [[0.95, 0.0], [0.9, 0.96]]
+    matrix = [[95, 0], [90, 96]]
     write_result(folder, "pmnist", "gpm", 0, matrix)
     write_result(folder, "pmnist", "naive", 0, matrix)
     write_result(folder, "toy", "gpm", 0, matrix)

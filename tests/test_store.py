@@ -1,11 +1,11 @@
 import json
 
-from clbench.store import read_result, validate_result, write_json_atomic
+from clbench.store import RESULT_FORMAT, read_result, validate_result, write_json_atomic
 
 
 def result(matrix):
     return {
-        "format": 1,
+        "format": RESULT_FORMAT,
         "name": "x",
         "spec": {},
         "accuracy_matrix": matrix,
@@ -39,5 +39,10 @@ def test_truncated_or_invalid_results_are_rejected(tmp_path):
     target.write_text(text[: len(text) // 2])
     assert read_result(target) is None
     assert validate_result(result([[0.5, 0.1]])) == "accuracy_matrix is not square"
-    assert "not in [0, 1]" in validate_result(result([[1.5]]))
+    assert "not a percentage in [0, 100]" in validate_result(result([[101.5]]))
     assert validate_result({"format": 1}).startswith("missing name")
+
+
+def test_results_of_the_fraction_format_are_not_read_as_percentages():
+    old = {**result([[0.5]]), "format": 1}
+    assert validate_result(old) == f"format 1 (expected {RESULT_FORMAT})"

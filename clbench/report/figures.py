@@ -39,7 +39,7 @@ def _rows(runs: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
 
 
 def _mean_matrix(group: pd.DataFrame) -> np.ndarray:
-    return 100 * np.mean(np.stack(list(group["matrix"])), axis=0)
+    return np.mean(np.stack(list(group["matrix"])), axis=0)
 
 
 def _grid(n: int, width: float, height: float) -> tuple[plt.Figure, list[plt.Axes]]:
