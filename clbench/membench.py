@@ -47,7 +47,7 @@ sampler.join()
 peak = max(peak, resident())
 final_row = prepared.recorder.accuracies(prepared.n_tasks)
 print(json.dumps({"before": before, "peak": peak, "kept": kept_bytes(prepared.built.plugins),
-                  "acc": sum(final_row) / len(final_row)}))
+                  "acc": 100 * sum(final_row) / len(final_row)}))
 """
 
 
@@ -81,12 +81,12 @@ def main(argv: list[str] | None = None) -> int:
         runs += [("ness (raw)", "ness", {"ness": {"source": "raw"}})]
         runs += [("ness (gram)", "ness", {"ness": {"source": "gram"}})]
     print(f"{args.benchmark}: resident memory per run (a child process each, 1 thread)")
-    print(f"{'strategy':18} {'peak MiB':>9} {'training adds MiB':>18} {'kept kB':>10} {'ACC':>7}")
+    print(f"{'strategy':18} {'peak MiB':>9} {'training adds MiB':>18} {'kept kB':>10} {'ACC %':>7}")
     for label, strategy, overrides in runs:
         m = measure(args.benchmark, strategy, overrides)
         print(
             f"{label:18} {m['peak'] / 2**20:9.1f} {(m['peak'] - m['before']) / 2**20:18.1f} "
-            f"{m['kept'] / 1e3:10.1f} {m['acc']:7.4f}",
+            f"{m['kept'] / 1e3:10.1f} {m['acc']:7.2f}",
             flush=True,
         )
     return 0

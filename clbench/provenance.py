@@ -2,12 +2,12 @@
 found.
 
 Every result records the clbench version, the git commit of the checkout clbench runs from (with
-whether its tracked files had uncommitted changes), a digest of the harness's source (the `clbench`
-and `baselines` packages: every `.py` and `.toml` file) and a digest of the source of the package
-that defines the strategy (for an outside plugin, its own package; None for a strategy defined where
-there is no source file, as a notebook cell). `code_digest` combines the last two: a sweep re-runs a
-result whose `code_digest` differs from the current code's (`clbench.sweep`), whether or not the
-code lives in git.
+whether the tracked files of `clbench/` and `baselines/` had uncommitted changes), a digest of the
+harness's source (the `clbench` and `baselines` packages: every `.py` file) and a digest
+of the source of the package that defines the strategy (for an outside plugin, its own package; None
+for a strategy defined where there is no source file, as a notebook cell). `code_digest` combines
+the last two: a sweep re-runs a result whose `code_digest` differs from the current code's
+(`clbench.sweep`), whether or not the code lives in git.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-SOURCE_SUFFIXES = (".py", ".toml")
+# Python source only: what the TOML presets and suites change is in the resolved configuration,
+# which names the result already.
+SOURCE_SUFFIXES = (".py",)
 HARNESS_PACKAGES = ("clbench", "baselines")
 
 
@@ -57,16 +59,22 @@ def source_digest(root: Path) -> str:
     return digest.hexdigest()
 
 
+def harness_roots() -> list[Path]:
+    """The folders of the `clbench` and `baselines` packages."""
+    roots = [package_root(name) for name in HARNESS_PACKAGES]
+    return [root for root in roots if root is not None]
+
+
 def harness_digest() -> str:
     """The digest of the `clbench` and `baselines` sources."""
-    roots = [package_root(name) for name in HARNESS_PACKAGES]
-    parts = [source_digest(root) for root in roots if root is not None]
+    parts = [source_digest(root) for root in harness_roots()]
     return hashlib.sha256("".join(parts).encode()).hexdigest()
 
 
-def git_state(folder: Path) -> dict[str, Any]:
-    """The commit of the git checkout that holds `folder`, and whether its tracked files differ
-    from it; both None where `folder` is not in a git checkout or git is missing."""
+def git_state(folder: Path, sources: list[Path]) -> dict[str, Any]:
+    """The commit of the git checkout that holds `folder`, and whether the tracked files under
+    `sources` differ from it (the code that runs; documentation and tests do not count); both
+    None where `folder` is not in a git checkout or git is missing."""
 
     def git(*args: str) -> str | None:
         try:
@@ -80,7 +88,7 @@ def git_state(folder: Path) -> dict[str, Any]:
     commit = git("rev-parse", "HEAD")
     if commit is None:
         return {"git_commit": None, "git_dirty": None}
-    changes = git("status", "--porcelain", "--untracked-files=no")
+    changes = git("status", "--porcelain", "--untracked-files=no", "--", *map(str, sources))
     return {"git_commit": commit, "git_dirty": bool(changes) if changes is not None else None}
 
 
@@ -92,7 +100,7 @@ def code_provenance(strategy_module: str | None) -> dict[str, Any]:
     combined = hashlib.sha256(f"{harness}:{strategy}".encode()).hexdigest()
     return {
         "clbench_version": metadata.version("clbench"),
-        **git_state(package_root("clbench")),
+        **git_state(package_root("clbench"), harness_roots()),
         "harness_digest": harness,
         "strategy_module": strategy_module,
         "strategy_digest": strategy,

@@ -1,4 +1,4 @@
-"""The GPM/SGP claims of the README on real offline data, 3 seeds (the `gpm-sgp` suite)."""
+"""The GPM/SGP claims of docs/studies.md on real offline data, 3 seeds (the `gpm-sgp` suite)."""
 
 import statistics
 

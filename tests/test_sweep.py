@@ -1,10 +1,11 @@
 import json
+from dataclasses import dataclass
 
 import pytest
 
 from clbench.errors import ConfigError
 from clbench.runner import RunSpec, resolve
-from clbench.strategies import STRATEGIES
+from clbench.strategies import STRATEGIES, StrategyBuild, register_strategy
 from clbench.sweep import expand, load_suite, run_sweep
 
 
@@ -93,3 +94,25 @@ def test_suite_presets_sit_between_shipped_presets_and_overrides(tmp_path):
     bad.write_text('benchmarks = ["split-digits"]\n[presets.split-digits]\nprotocl = {}\n')
     with pytest.raises(ConfigError, match="presets.split-digits: unknown key 'protocl'"):
         load_suite(str(bad))
+
+
+@dataclass
+class NoParams:
+    """No parameters."""
+
+
+def outside(model, params: NoParams) -> StrategyBuild:
+    """An outside strategy."""
+    return StrategyBuild()
+
+
+def test_an_installed_outside_strategy_does_not_change_the_default_suite():
+    before = [(s.benchmark, s.strategy, s.seed) for s in expand(load_suite("default"))]
+    register_strategy("outside-extra", outside)
+    try:
+        after = [(s.benchmark, s.strategy, s.seed) for s in expand(load_suite("default"))]
+        offline = {s.strategy for s in expand(load_suite("offline-full"))}
+    finally:
+        STRATEGIES.unregister("outside-extra")
+    assert after == before and "outside-extra" not in {s for _, s, _ in after}
+    assert "outside-extra" in offline  # a suite that says "all" does take it
