@@ -46,7 +46,7 @@ from clbench.strategies import STRATEGIES
 from clbench.strategies.input_projection import InputProjectedLinear
 from clbench.strategies.projection import GradientProjection, projected_layers
 
-TARGETS = {"gpm": 1.3, "sgp": 1.3, "ness": 1.2}
+TARGETS = {"gpm": 1.3, "sgp": 1.3, "ness": 1.3}
 HARNESS_TARGET = 1.1
 
 

@@ -15,7 +15,7 @@ import copy
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -37,8 +37,9 @@ class ProtocolParams:
     epochs: maximum epochs per task. batch_size / eval_batch_size: mini-batch sizes for training and
     for validation and test (test batches are shuffled: with batch-statistics BatchNorm the result
     depends on them). lr, lr_min, patience, lr_factor: the validation schedule. pc_valid: share of
-    each task's training data held out for validation. momentum, weight_decay: of the plain SGD
-    optimizer (0 in the GPM family).
+    each task's training data held out for validation. optimizer: `sgd` (the GPM family, NESS)
+    or `adam` (Adam-NSCL; betas (0.9, 0.999), weight decay as an L2 term of the gradient, no
+    momentum setting). momentum, weight_decay: of the optimizer (0 in the GPM family).
     """
 
     epochs: int = 200
@@ -49,6 +50,7 @@ class ProtocolParams:
     patience: int = 6
     lr_factor: float = 2.0
     pc_valid: float = 0.05
+    optimizer: Literal["sgd", "adam"] = "sgd"
     momentum: float = 0.0
     weight_decay: float = 0.0
 
@@ -62,6 +64,11 @@ class ProtocolParams:
         require(0 <= self.pc_valid < 1, f"protocol.pc_valid={self.pc_valid} must lie in [0, 1)")
         require(0 <= self.momentum < 1, f"protocol.momentum={self.momentum} must lie in [0, 1)")
         require(self.weight_decay >= 0, f"protocol.weight_decay={self.weight_decay} must be >= 0")
+        require(
+            self.optimizer == "sgd" or self.momentum == 0,
+            f"protocol.momentum={self.momentum}: Adam has no momentum setting; use 0 with "
+            "protocol.optimizer=adam",
+        )
 
 
 def rounded(value: float) -> float:
@@ -71,7 +78,9 @@ def rounded(value: float) -> float:
 
 def effective_step(protocol: ProtocolParams) -> float:
     """The step size SGD takes in the long run, lr / (1 - momentum): momentum 0.9 multiplies the
-    step by 10, so a strategy trained with momentum needs lr / 10 to move as fast as the others."""
+    step by 10, so a strategy trained with momentum needs lr / 10 to move as fast as the others.
+    (For Adam, whose steps are normalised, lr is the step size and no comparison with SGD's holds:
+    its presets give a reason.)"""
     return rounded(protocol.lr / (1 - protocol.momentum))
 
 
@@ -112,6 +121,23 @@ def protocol_values(
     return {**values, **mine}
 
 
+def make_optimizer(
+    params: ProtocolParams, trainable: list, lr: float, decayed_elsewhere: list | None = None
+) -> torch.optim.Optimizer:
+    """A fresh optimizer of the protocol's kind over `trainable` at `lr`; the tensors in
+    `decayed_elsewhere` (whose strategy applies the weight decay itself) get none from it."""
+    exempt = {id(p) for p in decayed_elsewhere or []}
+    groups = [{"params": [p for p in trainable if id(p) not in exempt]}]
+    if exempt:
+        groups.append({"params": [p for p in trainable if id(p) in exempt], "weight_decay": 0.0})
+    groups = [g for g in groups if g["params"]]
+    if params.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=lr, weight_decay=params.weight_decay)
+    return torch.optim.SGD(
+        groups, lr=lr, momentum=params.momentum, weight_decay=params.weight_decay
+    )
+
+
 class ValidationSchedule(SupervisedPlugin):
     """GPM's per-task schedule with early stopping on validation loss (see module docstring)."""
 
@@ -143,13 +169,19 @@ class ValidationSchedule(SupervisedPlugin):
         # Built here, after every plugin's before_training_exp, so that parameters added or frozen
         # at the task boundary are exactly the ones optimised.
         trainable = [p for p in strategy.model.parameters() if p.requires_grad]
-        self.trainable_params = sum(p.numel() for p in trainable)
-        strategy.optimizer = torch.optim.SGD(
-            trainable,
-            lr=self.lr,
-            momentum=self.params.momentum,
-            weight_decay=self.params.weight_decay,
-        )
+        counts = [
+            plugin.count_trainable(strategy.model)
+            for plugin in strategy.plugins
+            if hasattr(plugin, "count_trainable")
+        ]
+        self.trainable_params = counts[0] if counts else sum(p.numel() for p in trainable)
+        decayed_elsewhere = [
+            tensor
+            for plugin in strategy.plugins
+            if hasattr(plugin, "decays_itself")
+            for tensor in plugin.decays_itself(self.params.weight_decay)
+        ]
+        strategy.optimizer = make_optimizer(self.params, trainable, self.lr, decayed_elsewhere)
 
     def before_backward(self, strategy, **kwargs) -> None:
         loss = strategy.loss.item()  # one read of the scalar; cheaper than a tensor isfinite

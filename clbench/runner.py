@@ -313,7 +313,7 @@ def run(
         trained = time.perf_counter()
         previous, weights = weights, layer_weights(template.model)
         template.eval(scenario.test_stream, shuffle=True)
-        matrix.append([100 * accuracy for accuracy in recorder.accuracies(n_tasks)])
+        matrix.append([round(100 * accuracy, 10) for accuracy in recorder.accuracies(n_tasks)])
         record = {
             "task": t,
             "name": sequence.tasks[t].name,

@@ -120,7 +120,7 @@ def test_ness_accumulates_its_gram_with_the_training_batch_size(monkeypatch, set
         sizes.append(kwargs.get("batch_size"))
         return loader_type(*args, **kwargs)
 
-    monkeypatch.setattr("clbench.strategies.ness.DataLoader", recording_loader)
+    monkeypatch.setattr("clbench.strategies.task_data.DataLoader", recording_loader)
     overrides = {"protocol": {"epochs": "1"}}
     if setting is not None:
         overrides["ness"] = {"gram_batch_size": str(setting)}

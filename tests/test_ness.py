@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from avalanche.core import SupervisedPlugin
@@ -11,10 +12,16 @@ from clbench.data import BENCHMARKS, DataOptions
 from clbench.data.benchmark import to_scenario
 from clbench.linalg import capture_representations
 from clbench.models import ModelParams, build_model
-from clbench.runner import RunSpec, run
+from clbench.runner import RunSpec, layer_weights, load_presets, run
 from clbench.strategies import STRATEGIES, StrategyBuild, register_strategy
 from clbench.strategies.adapters import adapter_of, add_adapter, merge_adapters
-from clbench.strategies.ness import NESSParams, NESSPlugin, ness, null_space_basis
+from clbench.strategies.ness import (
+    NESSParams,
+    NESSPlugin,
+    direct_is_cheaper,
+    ness,
+    null_space_basis,
+)
 from clbench.strategies.projection import projected_layers
 from clbench.strategies.sam import sam_gradient
 
@@ -70,20 +77,21 @@ def test_null_space_rank_follows_eps1_by_hand():
     ).Q
     G = (Q * torch.tensor([100.0, 1.0, 0.01, 1e-6], dtype=torch.float64)) @ Q.T
     # sigma = 10, 1, 0.1, 0.001 (sum 11.101)
-    basis, stats = null_space_basis(G, eps1=0.005)  # tol 0.0555: only 0.001
+    basis, complement, stats = null_space_basis(G, eps1=0.005)  # tol 0.0555: only 0.001
     assert stats["rank"] == 1 and stats["sigma_sum"] == pytest.approx(11.101)
     assert abs(float(basis[:, 0] @ Q[:, 3])) == pytest.approx(1.0)
-    basis, stats = null_space_basis(G, eps1=0.05)  # tol 0.555: 0.1 and 0.001
+    assert complement.shape == (4, 3) and float((complement.T @ basis).abs().max()) < 1e-12
+    basis, _, stats = null_space_basis(G, eps1=0.05)  # tol 0.555: 0.1 and 0.001
     assert stats["rank"] == 2 and stats["null_energy"] == pytest.approx(0.01 + 1e-6)
     assert float((basis.T @ Q[:, :2]).abs().max()) < 1e-10  # orthogonal to the kept directions
-    assert null_space_basis(G, eps1=0.5)[1]["rank"] == 3
+    assert null_space_basis(G, eps1=0.5)[2]["rank"] == 3
 
 
 def test_negative_float32_eigenvalues_are_clamped_not_nan():
     Q = torch.linalg.qr(torch.randn(4, 4, generator=torch.Generator().manual_seed(2))).Q
     G = (Q * torch.tensor([100.0, 1.0, 0.01, -1e-4])) @ Q.T  # float32, one negative eigenvalue
     assert float(torch.linalg.eigvalsh(G).min()) < 0
-    basis, stats = null_space_basis(G, eps1=0.001)
+    basis, _, stats = null_space_basis(G, eps1=0.001)
     assert torch.isfinite(basis).all() and all(v == v for v in stats.values())
     assert stats["rank"] == 1  # the clamped eigenvalue gives sigma = 0, inside the null space
 
@@ -177,7 +185,7 @@ def test_interference_on_every_previous_task_is_within_the_eps1_bound():
                 model="small-cnn",
                 overrides={
                     "protocol": {"epochs": 4, "lr": 0.01, "momentum": 0.9},
-                    "test-ness-probe": {"eps1": 0.01},
+                    "test-ness-probe": {"eps1": 0.01, "route": "factored"},
                 },
             )
         )
@@ -214,3 +222,67 @@ def test_raw_and_gram_sources_keep_what_they_say():
         assert record["kept_bytes"] == per_sample * sum(sizes[: t + 1])
     # gram: one float64 d x d matrix per adapted layer (the MLP's inputs: 64 and 100), constant
     assert {t["kept_bytes"] for t in gram["tasks"]} == {(64 * 64 + 100 * 100) * 8}
+
+
+class EffectiveWeights(SupervisedPlugin):
+    """Every layer's effective weight after every optimizer step."""
+
+    def __init__(self):
+        super().__init__()
+        self.steps = []
+
+    def after_update(self, strategy, **kwargs):
+        self.steps.append(layer_weights(strategy.model))
+
+    def kept_bytes(self):
+        return 0
+
+
+def ness_run_traced(route: str, benchmark: str = "split-digits", protocol=None):
+    trace = EffectiveWeights()
+    ness_strategy = STRATEGIES.get("ness")
+
+    def build(model, params: NESSParams) -> StrategyBuild:
+        built = ness_strategy.factory(model, params)
+        return StrategyBuild(plugins=[*built.plugins, trace])
+
+    register_strategy("test-ness-route", build)
+    try:
+        # NESS's own protocol of the preset (momentum 0.9, weight decay 1e-4, lr_scale 0.1)
+        own = load_presets()[benchmark]["strategy_protocol"]["ness"]
+        overrides = {
+            "protocol": protocol or {"epochs": "2"},
+            "test-ness-route": {"route": route, **{f"protocol.{k}": v for k, v in own.items()}},
+        }
+        result = run(RunSpec(benchmark, "test-ness-route", overrides=overrides))
+    finally:
+        STRATEGIES.unregister("test-ness-route")
+    return result, trace
+
+
+def test_the_direct_route_gives_the_factored_iterates_step_for_step():
+    """With SGD, momentum 0.9 and weight decay, training W in span(B) directly equals training A
+    of W + A B^T: the effective weights agree after every step of a whole run (rtol 1e-5)."""
+    quick = {"epochs": "3", "lr": "0.5"}  # NESS's own lr_scale makes it 0.05 with momentum 0.9
+    factored, factored_trace = ness_run_traced("factored", protocol=quick)
+    direct, direct_trace = ness_run_traced("direct", protocol=quick)
+    assert all(set(t["ness_routes"].values()) <= {"factored"} for t in factored["tasks"])
+    assert any(set(t["ness_routes"].values()) == {"direct"} for t in direct["tasks"])
+    assert len(factored_trace.steps) == len(direct_trace.steps) > 100
+    for step, (a, b) in enumerate(zip(factored_trace.steps, direct_trace.steps, strict=True)):
+        for name in a:
+            torch.testing.assert_close(b[name], a[name], rtol=1e-5, atol=1e-6, msg=f"{step} {name}")
+    assert [t["trainable_params"] for t in direct["tasks"]] == [
+        t["trainable_params"] for t in factored["tasks"]
+    ]  # out x r either way
+    moved = [t["parameter_distance"]["total"] for t in direct["tasks"][1:]]
+    assert min(moved) > 0.1  # the null-space updates are not vanishing
+    assert np.allclose(direct["accuracy_matrix"], factored["accuracy_matrix"], atol=0.5)
+    assert min(row[t] for t, row in enumerate(direct["accuracy_matrix"])) > 60  # beyond chance (50)
+
+
+def test_auto_takes_the_direct_route_where_the_null_space_is_large():
+    layer = nn.Linear(784, 100, bias=False)
+    assert direct_is_cheaper(layer, r=530, rows=10)  # pmnist's first layer
+    assert not direct_is_cheaper(layer, r=20, rows=10)  # a small null space: the adapter
+    assert not direct_is_cheaper(nn.Conv2d(3, 8, 3), r=20, rows=10)  # convolutions: factored

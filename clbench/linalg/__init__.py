@@ -2,6 +2,7 @@
 
 from clbench.linalg.basis import (
     Projection,
+    adam_nscl_null_space,
     energy_rank,
     gpm_extend_basis,
     gpm_initial_basis,
@@ -32,6 +33,7 @@ from clbench.linalg.representations import (
 
 __all__ = [
     "GRAM_RATIO",
+    "adam_nscl_null_space",
     "GramAccumulator",
     "capture_representations",
     "choose_route",

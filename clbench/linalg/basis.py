@@ -221,6 +221,23 @@ def ness_null_space_from_inputs(R: Tensor, eps1: float) -> Tensor:
     return ness_null_space(gram_matrix(R), eps1)
 
 
+def adam_nscl_null_space(G: Tensor, threshold: float) -> tuple[Tensor, Tensor]:
+    """Adam-NSCL's split of a layer's input space (docs/methods.md, Adam-NSCL): with the
+    eigenvalues lambda of the uncentered covariance (or Gram matrix) G, clamped at 0, the null
+    space is spanned by the eigenvectors with lambda <= threshold * min(lambda). The smallest
+    eigenvalue is taken no lower than the numerical floor d * eps * max(lambda) (eps of float64):
+    a rank-deficient G's zero eigenvalues come out as round-off of either sign, and without the
+    floor the rule would keep a random subset of them. Returns (range basis, null basis),
+    float64, their columns together an orthonormal basis of R^d."""
+    if threshold < 1:
+        raise ValueError(f"threshold {threshold} must be >= 1 (a multiple of the smallest one)")
+    U, s = gram_eigh(G)  # descending
+    eigenvalues = s.square()
+    floor = len(eigenvalues) * torch.finfo(torch.float64).eps * eigenvalues[0]
+    null = eigenvalues <= threshold * torch.maximum(eigenvalues[-1], floor)
+    return U[:, ~null], U[:, null]
+
+
 @dataclass(frozen=True)
 class Projection:
     """rows -> rows - rows M diag(scale) M^T, prepared once: M cast to the rows' dtype and device,

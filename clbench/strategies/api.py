@@ -9,6 +9,11 @@ model. Strategies register through the `clbench.strategies` entry-point group (t
 Two optional plugin methods feed the result file: `kept_bytes() -> int`, the bytes the plugin keeps
 between tasks (otherwise its attributes are walked, see `clbench/memory.py`), and
 `task_report() -> dict`, extra per-task fields (GPM's basis sizes, NESS's null-space ranks).
+Two more shape training: `count_trainable(model) -> int`, the count the result reports when the
+tensors that train stand for fewer free parameters (NESS's direct route trains W in an r-dimensional
+subspace: out x r each), and `decays_itself(weight_decay) -> list[Tensor]`, called when the
+optimizer is built, naming tensors the plugin applies the protocol's weight decay to itself (the
+optimizer then gives them none).
 """
 
 from __future__ import annotations

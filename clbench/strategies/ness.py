@@ -34,17 +34,23 @@ import torch
 from avalanche.core import SupervisedPlugin
 from avalanche.models import avalanche_forward
 from torch import Tensor, nn
-from torch.utils.data import ConcatDataset, DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from clbench.linalg import GramAccumulator, gram_eigh
+from clbench.linalg import Projection, gram_eigh
 from clbench.memory import dataset_bytes
-from clbench.models import evaluation_mode, freeze_batchnorm_statistics
+from clbench.models import freeze_batchnorm_statistics
 from clbench.params import require
 from clbench.protocol import ProtocolParams, effective_step, rounded
 from clbench.strategies.adapters import add_adapter, merge_adapters
 from clbench.strategies.api import StrategyBuild
+from clbench.strategies.input_projection import (
+    project_inputs,
+    projects_inputs,
+    stop_projecting_inputs,
+)
 from clbench.strategies.projection import projected_layers
 from clbench.strategies.sam import sam_gradient
+from clbench.strategies.task_data import layer_grams
 
 
 @dataclass
@@ -69,6 +75,14 @@ class NESSParams:
     gram_batch_size: samples per forward pass while accumulating Gram matrices. None (default):
         the protocol's training batch size, as the reference; with batch-statistics BatchNorm the
         batch size changes the layers' inputs and so the null space.
+    route: how an adapted layer trains. `factored`: W + A B^T with A trainable (the paper).
+        `direct`: W itself trains with its gradient kept in span(B), projected through the
+        d - r complement directions inside the layer's backward, and the weight decay applied
+        to W - W_start; with SGD (momentum and weight decay included) the iterates are the same,
+        W_direct = W + A B^T, up to rounding (tested step for step). Linear layers only;
+        others stay factored. `auto` (default): per layer, whichever costs fewer
+        multiplications per step (`direct_is_cheaper`). Trainable parameters count out x r
+        either way.
     """
 
     eps1: float = 0.001
@@ -77,6 +91,7 @@ class NESSParams:
     rho: float = 0.05
     source: Literal["raw", "gram"] = "raw"
     gram_batch_size: int | None = None
+    route: Literal["auto", "factored", "direct"] = "auto"
 
     def __post_init__(self) -> None:
         require(0 <= self.eps1 <= 1, f"ness.eps1={self.eps1} must lie in [0, 1]")
@@ -102,19 +117,41 @@ class NESSParams:
         )
 
 
-def null_space_basis(gram: Tensor, eps1: float) -> tuple[Tensor, dict[str, float]]:
-    """Steps 3-4: B (d x r, float64) and the spectrum figures of the bound (module docstring)."""
+def null_space_basis(gram: Tensor, eps1: float) -> tuple[Tensor, Tensor, dict[str, float]]:
+    """Steps 3-4: B (d x r, float64), its complement (d x (d - r): the other eigenvectors) and the
+    spectrum figures of the bound (module docstring)."""
     U, sigma = gram_eigh(gram)  # clamped at 0, descending
     eps_tol = eps1 * float(sigma.sum())
     null = sigma <= eps_tol
     r = int(null.sum())
-    basis = U[:, U.shape[1] - r :]
+    basis, complement = U[:, U.shape[1] - r :], U[:, : U.shape[1] - r]
     stats = {
         "rank": r,
         "sigma_sum": float(sigma.sum()),
         "null_energy": float(sigma[null].square().sum()),
     }
-    return basis, stats
+    return basis, complement, stats
+
+
+def direct_is_cheaper(layer: nn.Module, r: int, rows: int) -> bool:
+    """Whether training W directly costs fewer multiplications per step than the adapter, for a
+    Linear layer (out x d) and batches of `rows`: the direct route projects the weight gradient
+    through the d - r complement directions on its cheaper side, 2 min(rows, out) d (d - r); the
+    factored adapter adds B^T x, A (B^T x) and their backward, about 3 rows r (d + out)."""
+    if not projects_inputs(layer):
+        return False
+    out, d = layer.weight.shape
+    return 2 * min(rows, out) * d * (d - r) < 3 * rows * r * (d + out)
+
+
+@dataclass
+class DirectLayer:
+    """A layer whose weight W trains directly, its gradient kept in span(B); `start` is W at the
+    start of the task, so that the weight decay acts on W - start, as it acts on A."""
+
+    weight: nn.Parameter
+    start: Tensor
+    rank: int
 
 
 class NESSPlugin(SupervisedPlugin):
@@ -127,16 +164,13 @@ class NESSPlugin(SupervisedPlugin):
         self.past_data: list[Dataset] = []
         self.grams: dict[str, Tensor] = {}
         self.spectra: dict[str, dict[str, float]] = {}
+        self.routes: dict[str, str] = {}
+        self.direct: dict[str, DirectLayer] = {}
+        self.weight_decay = 0.0
 
-    @torch.no_grad()
     def _accumulate(self, strategy, datasets: list[Dataset]) -> dict[str, Tensor]:
-        model = strategy.model
         batch_size = self.params.gram_batch_size or strategy.train_mb_size
-        loader = DataLoader(ConcatDataset(datasets), batch_size=batch_size)
-        with evaluation_mode(model), GramAccumulator(model, projected_layers(model)) as acc:
-            for x, _, t in loader:
-                avalanche_forward(model, x.to(strategy.device), t.to(strategy.device))
-        return acc.grams
+        return layer_grams(strategy, projected_layers(strategy.model), datasets, batch_size)
 
     def before_training_exp(self, strategy, **kwargs) -> None:
         if self.task == 0:
@@ -151,17 +185,45 @@ class NESSPlugin(SupervisedPlugin):
             p.requires_grad_(False)
         if len(model.heads) > 1:
             model.heads[self.task].requires_grad_(True)
-        self.spectra = {}
+        self.spectra, self.routes, self.direct = {}, {}, {}
         for name, layer in projected_layers(model).items():
-            basis, self.spectra[name] = null_space_basis(grams[name], self.params.eps1)
-            if basis.shape[1] > 0:
+            basis, complement, self.spectra[name] = null_space_basis(grams[name], self.params.eps1)
+            r = basis.shape[1]
+            if r == 0:
+                continue
+            direct = self.params.route == "direct" and projects_inputs(layer)
+            if self.params.route == "auto":
+                direct = direct_is_cheaper(layer, r, strategy.train_mb_size)
+            self.routes[name] = "direct" if direct else "factored"
+            if direct:
+                weight = layer.weight
+                weight.requires_grad_(True)
+                self.direct[name] = DirectLayer(weight, weight.detach().clone(), r)
+                project_inputs(layer, Projection.of(complement, None, like=weight))
+            else:
                 add_adapter(layer, basis)
 
     def before_training_epoch(self, strategy, **kwargs) -> None:
         if self.task > 0:  # BatchNorm is frozen after task 0, its running statistics included
             freeze_batchnorm_statistics(strategy.model)
 
+    def decays_itself(self, weight_decay: float) -> list[Tensor]:
+        """The directly trained weights: their decay acts on W - start (`after_backward`)."""
+        self.weight_decay = weight_decay
+        return [layer.weight for layer in self.direct.values()]
+
+    def count_trainable(self, model: nn.Module) -> int:
+        """Free parameters: a directly trained layer counts out x r, as its adapter would."""
+        direct = {id(layer.weight) for layer in self.direct.values()}
+        free = sum(p.numel() for p in model.parameters() if p.requires_grad and id(p) not in direct)
+        return free + sum(layer.weight.shape[0] * layer.rank for layer in self.direct.values())
+
     def after_backward(self, strategy, **kwargs) -> None:
+        if self.weight_decay and self.direct:
+            with torch.no_grad():  # the gradient is in span(B) already, and so is W - start
+                for layer in self.direct.values():
+                    if layer.weight.grad is not None:
+                        layer.weight.grad.add_(layer.weight - layer.start, alpha=self.weight_decay)
         if self.task == 0 and self.params.optimizer == "sam":
 
             def loss() -> Tensor:
@@ -171,6 +233,8 @@ class NESSPlugin(SupervisedPlugin):
             sam_gradient(strategy.model, self.params.rho, loss)
 
     def after_training_exp(self, strategy, **kwargs) -> None:
+        for layer in projected_layers(strategy.model).values():
+            stop_projecting_inputs(layer)
         dataset = strategy.experience.dataset
         if self.params.source == "raw":
             self.past_data.append(dataset)
@@ -184,8 +248,9 @@ class NESSPlugin(SupervisedPlugin):
         return data + sum(g.numel() * g.element_size() for g in self.grams.values())
 
     def task_report(self) -> dict[str, Any]:
-        """Per layer: the null-space rank r, sum(sigma) and the null energy (0 on task 0)."""
-        return {"null_space": self.spectra}
+        """Per layer: the null-space rank r, sum(sigma) and the null energy (0 on task 0), and
+        the route each adapted layer trained by."""
+        return {"null_space": self.spectra, "ness_routes": dict(self.routes)}
 
 
 def ness(model: nn.Module, params: NESSParams) -> StrategyBuild:

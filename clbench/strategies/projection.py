@@ -110,9 +110,10 @@ class ProjectionParams:
         weights themselves, outside the complement of the kept bases, and momentum is not part
         of the methods; either is refused with one line."""
         require(
-            protocol.momentum == 0 and protocol.weight_decay == 0,
-            f"protocol.momentum={protocol.momentum}, protocol.weight_decay="
-            f"{protocol.weight_decay}: the gradient-projection family (gpm, sgp, trgp, dfgp) "
+            protocol.optimizer == "sgd" and protocol.momentum == 0 and protocol.weight_decay == 0,
+            f"protocol.optimizer={protocol.optimizer}, protocol.momentum={protocol.momentum}, "
+            f"protocol.weight_decay={protocol.weight_decay}: the gradient-projection family "
+            "(gpm, sgp, trgp, dfgp) "
             "trains with plain SGD; set both to 0 (weight decay steps out of the complement of "
             "the kept bases)",
         )

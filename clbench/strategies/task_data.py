@@ -1,13 +1,15 @@
-"""Samples of the current task that strategies draw at task boundaries (bases, references)."""
+"""Samples and statistics of tasks that strategies draw at task boundaries (bases, references,
+Gram matrices)."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from avalanche.models import avalanche_forward
-from torch import Tensor
-from torch.utils.data import DataLoader, Subset
+from torch import Tensor, nn
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
+from clbench.linalg import GramAccumulator
 from clbench.models import evaluation_mode
 
 
@@ -33,3 +35,18 @@ def task_loss_backward(strategy, n: int, generator: torch.Generator | None = Non
     model.zero_grad()
     with evaluation_mode(model):
         F.cross_entropy(avalanche_forward(model, x, t), y).backward()
+
+
+@torch.no_grad()
+def layer_grams(
+    strategy, layers: dict[str, nn.Module], datasets: list[Dataset], batch_size: int
+) -> dict[str, Tensor]:
+    """Each layer's Gram matrix G = sum x x^T (float64) of its inputs over `datasets`, through
+    the current model in eval mode, in batches of `batch_size` (NESS's and Adam-NSCL's
+    statistics)."""
+    model = strategy.model
+    loader = DataLoader(ConcatDataset(datasets), batch_size=batch_size)
+    with evaluation_mode(model), GramAccumulator(model, layers) as accumulated:
+        for x, _, t in loader:
+            avalanche_forward(model, x.to(strategy.device), t.to(strategy.device))
+    return accumulated.grams
