@@ -4,14 +4,17 @@ import pytest
 import torch
 
 from clbench import protocol
-from clbench.protocol import ProtocolParams, ValidationSchedule
+from clbench.errors import ConfigError
+from clbench.protocol import ProtocolParams, ValidationSchedule, make_optimizer
 
 
 class FakeStrategy:
-    """Just what the schedule touches: a model, an optimizer, a device and stop_training()."""
+    """Just what the schedule touches: a model, an optimizer, a device, the plugins and
+    stop_training()."""
 
     def __init__(self):
         self.model = torch.nn.Linear(2, 1, bias=False)
+        self.plugins = []
         self.device = torch.device("cpu")
         self.optimizer = None
         self.stopped = False
@@ -79,3 +82,15 @@ def test_protocol_values_are_checked(field):
 
     with pytest.raises(ConfigError, match=f"protocol.{field}=0 must be"):
         ProtocolParams(**{field: 0})
+
+
+def test_tensors_a_strategy_decays_itself_get_no_weight_decay_from_the_optimizer():
+    a, b = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(3))
+    params = ProtocolParams(momentum=0.9, weight_decay=0.1)
+    optimizer = make_optimizer(params, [a, b], lr=0.5, decayed_elsewhere=[b])
+    decays = {len(g["params"][0]): g["weight_decay"] for g in optimizer.param_groups}
+    assert decays == {2: 0.1, 3: 0.0}
+    adam = make_optimizer(ProtocolParams(optimizer="adam", weight_decay=0.1), [a], lr=0.5)
+    assert isinstance(adam, torch.optim.Adam) and adam.param_groups[0]["weight_decay"] == 0.1
+    with pytest.raises(ConfigError, match="Adam has no momentum setting"):
+        ProtocolParams(optimizer="adam", momentum=0.9)

@@ -44,7 +44,9 @@ def test_factory_signature_is_checked():
 
 
 def test_unknown_and_duplicate_names():
-    with pytest.raises(ConfigError, match="unknown strategy 'nope'; valid strategy names: agem, "):
+    with pytest.raises(
+        ConfigError, match="unknown strategy 'nope'; valid strategy names: adam-nscl, agem, "
+    ):
         STRATEGIES.get("nope")
     with pytest.raises(ConfigError, match="strategy 'naive' is already registered"):
         STRATEGIES.register("naive", good_factory)
