@@ -1,15 +1,14 @@
 """Adam-NSCL: training in the null space of the feature covariance (Wang et al., CVPR 2021;
 docs/methods.md, Adam-NSCL).
 
-After every task each layer's uncentered input covariance, summed over every task so far, is
-eigen-decomposed (`adam_nscl_null_space`); the eigenvectors whose eigenvalue is at most
-`svd_thres` times the smallest span the layer's null space U. On every later task each step the
-optimizer (Adam) takes on a shared weight is replaced by its projection onto that null space,
-scaled as the reference scales it: step <- step U U^T / ||U U^T||_F. The projection is computed
-through the complement (step - step V V^T with V the range basis, the family's shared
-`Projection`), and the factor ||U U^T||_F = sqrt(dim U). Heads are never projected; a single
-shared head (PMNIST) is, as in the projection family; BatchNorm is frozen after task 0
-(`batchnorm`).
+After every task each layer's uncentered input covariance, summed over every task so far, is eigen-
+decomposed (`adam_nscl_null_space`); the eigenvectors whose eigenvalue is at most `svd_thres` times
+the smallest span the layer's null space U. On every later task each step the optimizer (Adam) takes
+on a shared weight is replaced by its projection onto that null space, scaled as the reference
+scales it: step <- step U U^T / ||U U^T||_F, with ||U U^T||_F = sqrt(dim U). The projection is
+computed through the smaller of the two bases: U itself, or the range basis V as step - step V V^T
+(the family's shared `Projection`). Heads are never projected; a single shared head (PMNIST) is, as
+in the projection family; BatchNorm is frozen after task 0 (`batchnorm`).
 
 Where clbench departs from the reference code: the covariance sums every input vector (the
 reference's `svd_based_without_avg` variant; its default first averages each batch), through the
@@ -64,11 +63,18 @@ class AdamNSCLParams:
 
 @dataclass
 class NullSpaceStep:
-    """One layer's step transform: step <- (step - step V V^T) * factor."""
+    """One layer's step transform: step <- step U U^T * factor, as (step U) U^T when the null
+    basis U is the smaller, else as step - step V V^T through the range basis V."""
 
     weight: nn.Parameter
-    projection: Projection
     factor: float
+    null_basis: Tensor | None = None
+    projection: Projection | None = None
+
+    def apply(self, step: Tensor) -> Tensor:
+        if self.null_basis is not None:
+            return (step @ self.null_basis) @ self.null_basis.T * self.factor
+        return self.projection.apply(step).mul_(self.factor)
 
 
 class NullSpaceSteps(SupervisedPlugin):
@@ -95,9 +101,13 @@ class NullSpaceSteps(SupervisedPlugin):
             r = null_basis.shape[1]
             self.null_ranks[name] = r
             factor = 1 / math.sqrt(r) if self.params.normalize and r > 0 else 1.0
-            self.steps.append(
-                NullSpaceStep(weight, Projection.of(range_basis, None, like=weight), factor)
-            )
+            if r <= range_basis.shape[1]:
+                step = NullSpaceStep(weight, factor, null_basis=null_basis.to(weight))
+            else:
+                step = NullSpaceStep(
+                    weight, factor, projection=Projection.of(range_basis, None, like=weight)
+                )
+            self.steps.append(step)
         if self.params.batchnorm == "freeze":
             self.frozen = [
                 p
@@ -120,8 +130,7 @@ class NullSpaceSteps(SupervisedPlugin):
         for step, old in zip(self.steps, self.before, strict=True):
             weight = step.weight
             change = (weight - old).view(weight.shape[0], -1)
-            projected = step.projection.apply(change).mul_(step.factor)
-            weight.copy_(old + projected.view_as(weight))
+            weight.copy_(old + step.apply(change).view_as(weight))
 
     def after_training_exp(self, strategy, **kwargs) -> None:
         batch_size = self.params.gram_batch_size or strategy.train_mb_size

@@ -40,7 +40,8 @@ def test_a_singular_covariance_keeps_every_numerically_zero_direction():
         adam_nscl_null_space(G, threshold=0.5)
 
 
-def test_every_step_lies_in_the_null_space_scaled_by_its_frobenius_norm():
+@pytest.mark.parametrize("kept", [2, 4])  # null space d/2 (through U) or 3d/4 (through V)
+def test_every_step_lies_in_the_null_space_scaled_by_its_frobenius_norm(kept):
     torch.manual_seed(0)
     model = build_model("mlp", (1, 8, 8), 2, 2, ModelParams())
     layers = projected_layers(model)
@@ -48,7 +49,7 @@ def test_every_step_lies_in_the_null_space_scaled_by_its_frobenius_norm():
     nulls = {}
     for name, layer in layers.items():
         d = layer.weight.shape[1]
-        X = torch.randn(d, d // 2, dtype=F64)  # rank d/2: a null space of d/2 directions
+        X = torch.randn(d, d // kept, dtype=F64)  # rank d/kept: the rest is the null space
         plugin.grams[name] = X @ X.T
         nulls[name] = adam_nscl_null_space(plugin.grams[name], 10)[1]
     plugin.task = 1
