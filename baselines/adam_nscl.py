@@ -31,7 +31,11 @@ from clbench.linalg import Projection, adam_nscl_null_space
 from clbench.models import freeze_batchnorm_statistics
 from clbench.params import require
 from clbench.strategies import StrategyBuild
-from clbench.strategies.projection import projected_layers, weight_parameter
+from clbench.strategies.projection import (
+    frozen_after_first_task,
+    projected_layers,
+    weight_parameter,
+)
 from clbench.strategies.task_data import layer_grams
 
 
@@ -109,11 +113,7 @@ class NullSpaceSteps(SupervisedPlugin):
                 )
             self.steps.append(step)
         if self.params.batchnorm == "freeze":
-            self.frozen = [
-                p
-                for name, p in strategy.model.named_parameters()
-                if p.dim() == 1 and not name.startswith("heads.")
-            ]
+            self.frozen = frozen_after_first_task(strategy.model)
 
     def before_training_epoch(self, strategy, **kwargs) -> None:
         if self.task > 0 and self.params.batchnorm == "freeze":

@@ -131,7 +131,7 @@ def _suite_from_arguments(args: argparse.Namespace) -> dict:
     """The suite named on the command line, with `--strategies`, `--seeds` and `--set` applied
     (`--set` joins the suite's `overrides`: benchmark-wide for `protocol`, or a strategy's)."""
     from clbench.params import coerce, overrides_from_assignments
-    from clbench.sweep import load_suite
+    from clbench.sweep import load_suite, suite_strategies
 
     suite = load_suite(args.suite)
     if args.strategies:
@@ -140,7 +140,7 @@ def _suite_from_arguments(args: argparse.Namespace) -> dict:
         suite["seeds"] = coerce(list[int], args.seeds, "--seeds")
     extra = overrides_from_assignments(args.set)
     if extra:
-        owners = {"protocol", "model", *_suite_strategies(suite)}
+        owners = {"protocol", "model", *suite_strategies(suite)}
         for owner, values in extra.items():
             if owner not in owners:
                 raise ClbenchError(
@@ -149,13 +149,6 @@ def _suite_from_arguments(args: argparse.Namespace) -> dict:
             merged = suite.setdefault("overrides", {})
             merged[owner] = {**merged.get(owner, {}), **values}
     return suite
-
-
-def _suite_strategies(suite: dict) -> list[str]:
-    from clbench.strategies import STRATEGIES
-
-    chosen = suite.get("strategies", "all")
-    return [name for name, _ in STRATEGIES.items()] if chosen == "all" else list(chosen)
 
 
 def _dry_run(specs, results: Path, reuse_stale: bool) -> None:

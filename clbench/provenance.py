@@ -92,22 +92,27 @@ def git_state(folder: Path, sources: list[Path]) -> dict[str, Any]:
     return {"git_commit": commit, "git_dirty": bool(changes) if changes is not None else None}
 
 
+def strategy_digest(strategy_module: str | None) -> str | None:
+    """The digest of the package that defines a strategy; None where it has no source file."""
+    root = package_root(strategy_module)
+    return source_digest(root) if root is not None else None
+
+
+def current_code_digest(strategy_module: str | None, harness: str | None = None) -> str:
+    """The `code_digest` a result of a strategy defined in `strategy_module` records: the
+    harness's digest (`harness`, computed when not given) combined with the strategy's."""
+    harness = harness or harness_digest()
+    return hashlib.sha256(f"{harness}:{strategy_digest(strategy_module)}".encode()).hexdigest()
+
+
 def code_provenance(strategy_module: str | None) -> dict[str, Any]:
     """What a result records of the code that produced it (module docstring)."""
     harness = harness_digest()
-    strategy_root = package_root(strategy_module)
-    strategy = source_digest(strategy_root) if strategy_root is not None else None
-    combined = hashlib.sha256(f"{harness}:{strategy}".encode()).hexdigest()
     return {
         "clbench_version": metadata.version("clbench"),
         **git_state(package_root("clbench"), harness_roots()),
         "harness_digest": harness,
         "strategy_module": strategy_module,
-        "strategy_digest": strategy,
-        "code_digest": combined,
+        "strategy_digest": strategy_digest(strategy_module),
+        "code_digest": current_code_digest(strategy_module, harness),
     }
-
-
-def current_code_digest(strategy_module: str | None) -> str:
-    """The `code_digest` a result of a strategy defined in `strategy_module` would record now."""
-    return code_provenance(strategy_module)["code_digest"]

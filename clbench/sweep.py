@@ -34,7 +34,7 @@ from clbench.errors import ClbenchError, ConfigError
 from clbench.executors import Executor
 from clbench.executors.local import LocalExecutor
 from clbench.params import parse_assignment
-from clbench.provenance import current_code_digest
+from clbench.provenance import current_code_digest, harness_digest
 from clbench.runner import OWN_PROTOCOL_PREFIX, RunSpec, resolve, strategy_module
 from clbench.store import ensure_writable, read_result
 from clbench.strategies import STRATEGIES
@@ -100,11 +100,15 @@ def _suite_preset(suite: dict[str, Any], benchmark: str, strategy: str) -> dict[
     return {owner: values for owner, values in chosen.items() if values}
 
 
+def suite_strategies(suite: dict[str, Any]) -> list[str]:
+    """The strategies a suite names; `strategies = "all"` means every registered strategy."""
+    chosen = suite.get("strategies", "all")
+    return [name for name, _ in STRATEGIES.items()] if chosen == "all" else list(chosen)
+
+
 def expand(suite: dict[str, Any], data_root: str = "data", device: str = "cpu") -> list[RunSpec]:
-    """Run specs of a suite; `strategies = "all"` means every registered strategy."""
-    strategies = suite.get("strategies", "all")
-    if strategies == "all":
-        strategies = [name for name, _ in STRATEGIES.items()]
+    """Run specs of a suite (`suite_strategies` x benchmarks x grid points x seeds)."""
+    strategies = suite_strategies(suite)
     overrides = suite.get("overrides", {})
     grid = [
         (parse_assignment(f"{key}=")[:2], values) for key, values in suite.get("grid", {}).items()
@@ -182,6 +186,7 @@ def plan(
     again, unless `reuse_stale`. Duplicate specs run once. `names`: the specs' resolved names,
     where the caller has them."""
     names = names or [resolve(spec).name for spec in specs]
+    harness = harness_digest()  # read once; each strategy's package is read once below
     digests: dict[str | None, str] = {}
     planned = Planned([], [], [], names)
     seen: set[str] = set()
@@ -193,7 +198,7 @@ def plan(
         if result is not None:
             module = strategy_module(spec.strategy)
             if module not in digests:
-                digests[module] = current_code_digest(module)
+                digests[module] = current_code_digest(module, harness)
             recorded = result.get("provenance", {}).get("code_digest")
             if reuse_stale or recorded == digests[module]:
                 planned.present.append(name)

@@ -58,6 +58,16 @@ def projected_layers(model: nn.Module) -> dict[str, nn.Module]:
     return layers
 
 
+def frozen_after_first_task(model: nn.Module) -> list[nn.Parameter]:
+    """The shared one-dimensional parameters (BatchNorm's gamma and beta) that the family, and
+    Adam-NSCL, learn on task 0 and freeze afterwards; task heads excluded."""
+    return [
+        param
+        for name, param in model.named_parameters()
+        if param.dim() == 1 and not name.startswith("heads.")
+    ]
+
+
 def weight_parameter(layer: nn.Module) -> nn.Parameter:
     """The trainable weight tensor of a layer: its own weight, or the original weight underneath
     a parametrization (TRGP's scaled weight), whose gradient is the one to project."""
@@ -196,12 +206,7 @@ class GradientProjection(SupervisedPlugin):
                 if projector is not None and not isinstance(layer, InputProjectedLinear):
                     weight = weight_parameter(layer)
                     projected.append((weight, Projection.of(*projector, like=weight)))
-            frozen = [
-                param
-                for name, param in model.named_parameters()
-                if param.dim() == 1 and not name.startswith("heads.")
-            ]
-            self._targets = ProjectionTargets(projected, frozen)
+            self._targets = ProjectionTargets(projected, frozen_after_first_task(model))
         return self._targets
 
     def before_training_exp(self, strategy, **kwargs) -> None:
