@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from clbench.params import require
 from clbench.strategies import StrategyBuild
-from clbench.strategies.task_data import task_loss_backward
+from clbench.strategies.past_directions import PastDirections, cosine, shared_parameters
 
 
 @dataclass
@@ -55,19 +55,13 @@ class HybridMagnitudeParams:
         require(self.reference_samples >= 1, "hybrid-magnitude.reference_samples must be >= 1")
 
 
-def shared_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
-    """Every parameter but the task heads (a single head is shared by all tasks)."""
-    return dict(model.shared_modules().named_parameters())
-
-
 class MagnitudeControl(SupervisedPlugin):
     """Scales each shared tensor's step by the rule of the module docstring."""
 
     def __init__(self, params: HybridMagnitudeParams) -> None:
         super().__init__()
         self.params = params
-        self.generator = torch.Generator().manual_seed(torch.initial_seed())
-        self.reference: dict[str, Tensor] = {}
+        self.past = PastDirections(params.reference_samples)
         self.task = 0
         self.damped = 0
         self.decisions = 0
@@ -76,10 +70,7 @@ class MagnitudeControl(SupervisedPlugin):
     def _scale(self, grad: Tensor, reference: Tensor) -> Tensor:
         p = self.params
         if p.granularity == "tensor":
-            norms = grad.norm() * reference.norm()
-            cos = (
-                (grad.flatten() @ reference.flatten()) / norms if norms > 0 else grad.new_zeros(())
-            )
+            cos = cosine(grad, reference)
         else:
             cos = torch.sign(grad * reference)
         if p.rule == "soft":
@@ -95,9 +86,9 @@ class MagnitudeControl(SupervisedPlugin):
         if self.task == 0:
             return
         for name, p in shared_parameters(strategy.model).items():
-            if p.grad is None or name not in self.reference:
+            if p.grad is None or name not in self.past.reference:
                 continue
-            alpha = self._scale(p.grad, self.reference[name])
+            alpha = self._scale(p.grad, self.past.reference[name])
             self.decisions += alpha.numel()
             self.damped += int((alpha < 1).sum())
             if bool((alpha < 1).any()):
@@ -112,17 +103,11 @@ class MagnitudeControl(SupervisedPlugin):
             p.copy_(torch.where(alpha == 1, p, torch.where(alpha == 0, before, moved)))
 
     def after_training_exp(self, strategy, **kwargs) -> None:
-        model = strategy.model
-        task_loss_backward(strategy, self.params.reference_samples, self.generator)
-        for name, p in shared_parameters(model).items():
-            if p.grad is not None and p.grad.norm() > 0:
-                unit = p.grad.detach() / p.grad.norm()
-                self.reference[name] = self.reference.get(name, torch.zeros_like(unit)) + unit
-        model.zero_grad()
+        self.past.add_finished_task(strategy)
         self.task += 1
 
     def kept_bytes(self) -> int:
-        return sum(r.numel() * r.element_size() for r in self.reference.values())
+        return self.past.kept_bytes()
 
     def task_report(self) -> dict[str, float]:
         """Share of the shared tensors' (or elements') steps that were scaled below 1."""

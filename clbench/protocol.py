@@ -40,6 +40,8 @@ class ProtocolParams:
     each task's training data held out for validation. optimizer: `sgd` (the GPM family, NESS)
     or `adam` (Adam-NSCL; betas (0.9, 0.999), weight decay as an L2 term of the gradient, no
     momentum setting). momentum, weight_decay: of the optimizer (0 in the GPM family).
+    evaluate_on: the split the accuracy matrix is measured on, `test` or `validation` (each task's
+    held-out share of its training data: for choosing hyperparameters without seeing test data).
     """
 
     epochs: int = 200
@@ -53,6 +55,7 @@ class ProtocolParams:
     optimizer: Literal["sgd", "adam"] = "sgd"
     momentum: float = 0.0
     weight_decay: float = 0.0
+    evaluate_on: Literal["test", "validation"] = "test"
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size", "patience"):
@@ -64,6 +67,10 @@ class ProtocolParams:
         require(0 <= self.pc_valid < 1, f"protocol.pc_valid={self.pc_valid} must lie in [0, 1)")
         require(0 <= self.momentum < 1, f"protocol.momentum={self.momentum} must lie in [0, 1)")
         require(self.weight_decay >= 0, f"protocol.weight_decay={self.weight_decay} must be >= 0")
+        require(
+            self.evaluate_on == "test" or self.pc_valid > 0,
+            "protocol.evaluate_on=validation needs a validation split; set protocol.pc_valid > 0",
+        )
         require(
             self.optimizer == "sgd" or self.momentum == 0,
             f"protocol.momentum={self.momentum}: Adam has no momentum setting; use 0 with "

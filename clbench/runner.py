@@ -303,6 +303,13 @@ def run(
     sequence, built = prepared.sequence, prepared.built
     schedule, recorder, template = prepared.schedule, prepared.recorder, prepared.template
     scenario, n_tasks = prepared.scenario, prepared.n_tasks
+    validating = resolved.protocol.evaluate_on == "validation"
+    if validating and built.cumulative:
+        raise ConfigError(
+            f"protocol.evaluate_on=validation: {spec.strategy} trains on the union of the tasks "
+            "so far, whose validation experiences mix tasks; use protocol.evaluate_on=test"
+        )
+    evaluated_stream = scenario.valid_stream if validating else scenario.test_stream
     model = template.model
     matrix: list[list[float]] = []
     tasks: list[dict[str, Any]] = []
@@ -312,7 +319,7 @@ def run(
         prepared.train_task(t)
         trained = time.perf_counter()
         previous, weights = weights, layer_weights(template.model)
-        template.eval(scenario.test_stream, shuffle=True)
+        template.eval(evaluated_stream, shuffle=True)
         matrix.append([round(100 * accuracy, 10) for accuracy in recorder.accuracies(n_tasks)])
         record = {
             "task": t,

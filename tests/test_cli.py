@@ -135,7 +135,7 @@ def test_version_and_suite_listing(capsys):
     assert done.value.code == 0 and capsys.readouterr().out.strip() == "clbench 0.1.0"
     assert main(["list", "suites"]) == 0
     listed = capsys.readouterr().out
-    assert "default            108 runs: split-mnist5k, pmnist5k;" in listed
+    assert "default            132 runs: split-mnist5k, pmnist5k;" in listed
     assert "smoke              2 runs: split-digits; naive, ewc; seeds 0" in listed
     assert "benchmarks:" not in listed
 

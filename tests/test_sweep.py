@@ -22,6 +22,9 @@ def test_default_suite_covers_every_zoo_strategy_on_the_offline_benchmarks():
         for s in strategies
         for seed in (0, 1, 2)
     }
+    bases = {s.overrides["gpcns"]["base"] for s in specs if s.strategy == "gpcns"}
+    assert bases == {"gpm", "sgp", "trgp"}
+    assert sum(s.strategy == "gpcns" for s in specs) == 2 * 3 * 3
 
 
 def test_suite_errors_name_what_is_valid(tmp_path):

@@ -1,4 +1,5 @@
-"""Basis rules of GPM, SGP, TRGP and NESS, and the shared gradient projection (docs/methods.md).
+"""Basis rules of GPM, SGP, TRGP, GPCNS and NESS, and the shared gradient projection
+(docs/methods.md).
 
 Inputs are representation matrices R (d x n, one column per input vector of a layer) and
 bases M (d x k, orthonormal columns). All computations run in float64 on R's device
@@ -200,6 +201,59 @@ def trgp_extend_basis(R: Tensor, M: Tensor, threshold: float) -> tuple[Tensor, T
     S_t = torch.cat([M, U_hat], dim=1)[:, chosen]
     new = chosen[chosen >= k] - k
     return S_t, torch.cat([M, U_hat[:, new]], dim=1)[:, :d]
+
+
+def cumulative_rank(values: Tensor, threshold: float) -> int:
+    """GPCNS's rank rule (docs/methods.md, GPCNS): r = #{k : cumsum(values)_k <= threshold *
+    sum(values)}, non-strict, for non-negative values in descending order (singular values, or
+    their squares). 0 when all are zero."""
+    _check_threshold(threshold)
+    values = values.detach().to(_F64)
+    total = values.sum()
+    if total == 0:
+        return 0
+    return int((torch.cumsum(values, 0) <= threshold * total).sum())
+
+
+def _resolved(U: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
+    """The singular pairs whose energy exceeds NEGLIGIBLE_ENERGY of the total (module docstring):
+    the rest are round-off, and GPCNS's plain-sigma rule would count them as directions."""
+    kept = int((s.square() > NEGLIGIBLE_ENERGY * s.square().sum()).sum())
+    return U[:, :kept], s[:kept]
+
+
+def gpcns_gradient_space(gradients: Tensor, threshold: float) -> Tensor:
+    """GPCNS's gradient space of a layer (docs/methods.md, GPCNS): from the rows of every
+    finished task's stored gradient (n x d, stacked), the top right singular vectors V (d x r),
+    r by :func:`cumulative_rank` of the plain singular values."""
+    rows = as_matrix(gradients, "gradients", _F64)
+    V, s = _resolved(*left_singular(rows.T))
+    return V[:, : cumulative_rank(s, threshold)]
+
+
+def gpcns_merge(
+    V: Tensor, F: Tensor, threshold: float, squared: bool, coefficient: float | None
+) -> tuple[Tensor, Tensor]:
+    """GPCNS's merged basis of a layer (docs/methods.md, GPCNS): B = the leading left singular
+    vectors of [V | F] (gradient space beside the base method's feature basis), r of them by
+    :func:`cumulative_rank` of the singular values sigma (`squared`: of sigma^2), and their
+    importance lambda = (c + 1) sigma / (c sigma + max sigma) (:func:`sgp_importance`), or all ones
+    when `coefficient` is None (after the first task). Returns (B, lambda), float64; a layer with
+    neither gives d x 0."""
+    d = V.shape[0]
+    if F.shape[0] != d:
+        raise ValueError(
+            f"V and F must have the same rows, got {tuple(V.shape)} and {tuple(F.shape)}"
+        )
+    stacked = torch.cat([V.detach().to(_F64), F.detach().to(dtype=_F64, device=V.device)], dim=1)
+    if stacked.shape[1] == 0:
+        return stacked, stacked.new_zeros(0)
+    U, s = _resolved(*left_singular(stacked))
+    r = cumulative_rank(s.square() if squared else s, threshold)
+    importance = (
+        torch.ones_like(s[:r]) if coefficient is None else sgp_importance(s[:r], coefficient)
+    )
+    return U[:, :r], importance
 
 
 def ness_null_space(G: Tensor, eps1: float) -> Tensor:

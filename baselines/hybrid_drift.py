@@ -1,0 +1,116 @@
+"""Hybrid drift budget: this project's second reading of He, Bai & Yang, "Exploring the Impact of
+Parameter Update Magnitude on Forgetting and Generalization of Continual Learning" (arXiv
+2602.20796), whose method is public only through its abstract (docs/methods.md, "Parameter-update
+magnitude", second reading).
+
+The abstract derives an optimal update magnitude under a constraint on parameter drift, with
+frozen training and initialised training at its two ends. Read here as: while task t trains,
+every shared tensor's drift D = theta - theta*_{t-1} from its value at the start of the task is
+kept inside the ball ||D|| <= rho. After each optimizer step a drift that left the ball is scaled
+back onto its boundary (the projected-gradient solution of minimising the task's loss under the
+constraint). rho = budget * ||theta*_{t-1}|| * (1 + c) / 2 per tensor, adapted from gradient
+directions: c is the cosine, at the start of the task, between the new task's gradient and the
+past tasks' reference direction (`clbench.strategies.past_directions`), so a tensor whose new
+gradient conflicts with the past tasks' gets a small budget and one that agrees a large one.
+Limits (tested step for step): budget = 0 is frozen training, budget = inf is fine-tuning. Task 0
+trains without a constraint; task heads are never constrained; a single shared head is a shared
+tensor.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from avalanche.core import SupervisedPlugin
+from torch import Tensor, nn
+
+from clbench.params import require
+from clbench.strategies import StrategyBuild
+from clbench.strategies.past_directions import PastDirections, cosine, shared_parameters
+from clbench.strategies.task_data import task_loss_backward
+
+
+@dataclass
+class HybridDriftParams:
+    """budget: the largest drift of a shared tensor within a task, relative to its norm at the
+    task's start (0: frozen training, inf: fine-tuning); chosen on split-digits validation data
+    (docs/studies.md). reference_samples: samples of a task whose mean gradient joins the past
+    tasks' reference after it, and that measure the new task's gradient at its start."""
+
+    budget: float = 0.3
+    reference_samples: int = 256
+
+    def __post_init__(self) -> None:
+        require(self.budget >= 0, f"hybrid-drift.budget={self.budget} must be >= 0 (inf allowed)")
+        require(self.reference_samples >= 1, "hybrid-drift.reference_samples must be >= 1")
+
+
+class DriftBudget(SupervisedPlugin):
+    """Keeps each shared tensor's drift within the task inside its ball (module docstring)."""
+
+    def __init__(self, params: HybridDriftParams) -> None:
+        super().__init__()
+        self.params = params
+        self.past = PastDirections(params.reference_samples)
+        self.task = 0
+        self.anchors: dict[str, Tensor] = {}
+        self.radii: dict[str, float] = {}
+        self.clipped = 0
+        self.checks = 0
+
+    def before_training_exp(self, strategy, **kwargs) -> None:
+        self.anchors, self.radii = {}, {}
+        self.clipped = self.checks = 0
+        if self.task == 0 or math.isinf(self.params.budget):
+            return
+        model = strategy.model
+        task_loss_backward(strategy, self.params.reference_samples, self.past.generator)
+        for name, p in shared_parameters(model).items():
+            if p.grad is None or name not in self.past.reference:
+                continue
+            agreement = (1 + float(cosine(p.grad, self.past.reference[name]))) / 2
+            self.radii[name] = self.params.budget * float(p.detach().norm()) * agreement
+            self.anchors[name] = p.detach().clone()
+        model.zero_grad()
+
+    @torch.no_grad()
+    def after_update(self, strategy, **kwargs) -> None:
+        params = shared_parameters(strategy.model)
+        for name, anchor in self.anchors.items():
+            p, radius = params[name], self.radii[name]
+            drift = p - anchor
+            norm = float(drift.norm())
+            self.checks += 1
+            if norm > radius:
+                self.clipped += 1
+                p.copy_(anchor + drift * (radius / norm) if radius > 0 else anchor)
+
+    def after_training_exp(self, strategy, **kwargs) -> None:
+        self.past.add_finished_task(strategy)
+        self.task += 1
+
+    def kept_bytes(self) -> int:
+        anchors = sum(a.numel() * a.element_size() for a in self.anchors.values())
+        return self.past.kept_bytes() + anchors
+
+    def task_report(self) -> dict[str, float]:
+        """Share of the shared tensors' steps that left their ball, and the mean radius relative
+        to the tensors' norms (budget * (1 + c) / 2 averaged over tensors)."""
+        relative = [
+            r / float(self.anchors[n].norm())
+            for n, r in self.radii.items()
+            if self.anchors[n].any()
+        ]
+        return {
+            "clipped_fraction": self.clipped / self.checks if self.checks else 0.0,
+            "mean_relative_radius": sum(relative) / len(relative) if relative else 0.0,
+        }
+
+
+def hybrid_drift(model: nn.Module, params: HybridDriftParams) -> StrategyBuild:
+    """Hybrid drift budget (this project's second reading of the update-magnitude paper): each
+    task's drift per shared tensor stays within a ball sized by its gradient's agreement with the
+    past tasks'."""
+    return StrategyBuild(plugins=[DriftBudget(params)])
