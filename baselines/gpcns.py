@@ -152,6 +152,11 @@ class FinalGradients(SupervisedPlugin):
         missing = sorted(set(self.weights) - set(self.buffers))
         require(not missing, f"gpcns: no gradient was recorded for layers {missing}")
         self.memory.finish_task({n: b.flatten(1) for n, b in self.buffers.items()})
+        self.buffers = {}
+
+    def kept_bytes(self) -> int:
+        """Nothing of its own: the gradients it hands over are counted by the memory."""
+        return 0
 
     def task_report(self) -> dict[str, dict[str, int]]:
         """Rank of each layer's gradient space and size of the base's feature basis (the merged

@@ -7,10 +7,13 @@ import torch
 from avalanche.core import SupervisedPlugin
 
 from baselines.gpcns import GPCNSMemory, GPCNSParams, gpcns
+from baselines.trgp import TrustRegionScaling
 from clbench.linalg import cumulative_rank, gpcns_gradient_space, gpcns_merge, sgp_importance
 from clbench.runner import RunSpec, run
 from clbench.strategies import STRATEGIES, StrategyBuild, register_strategy
 from clbench.strategies.projection import GradientProjection
+
+KEEPERS = (GradientProjection, TrustRegionScaling)  # what a GPCNS run keeps between tasks
 
 
 def test_cumulative_rank_counts_prefixes_up_to_the_threshold_inclusive():
@@ -111,7 +114,7 @@ class Task1Steps(SupervisedPlugin):
 
     def __init__(self):
         super().__init__()
-        self.task, self.basis, self.gradients, self.last = 0, {}, [], {}
+        self.task, self.basis, self.gradients, self.last, self.kept = 0, {}, [], {}, []
 
     def before_training_exp(self, strategy, **kwargs):
         if self.task == 1:
@@ -125,6 +128,7 @@ class Task1Steps(SupervisedPlugin):
             self.gradients.append(self.last)
 
     def after_training_exp(self, strategy, **kwargs):
+        self.kept.append(sum(p.kept_bytes() for p in strategy.plugins if isinstance(p, KEEPERS)))
         if self.task == 0:
             memory = next(p for p in strategy.plugins if isinstance(p, GradientProjection)).memory
             self.task0_last = self.last
@@ -162,6 +166,8 @@ def test_gpcns_runs_on_every_base_and_task_1_steps_avoid_the_merged_basis(base):
         for step in probe.gradients:
             g = step[name]
             assert float((g @ B).norm()) <= 1e-4 * max(float(g.norm()), 1e-12), name
+    # memory: the base's, the stacked gradients and the merged basis, each counted once
+    assert [task["kept_bytes"] for task in result["tasks"]] == probe.kept
     for task in result["tasks"]:
         sizes, gradient, features = (
             task["basis_sizes"],

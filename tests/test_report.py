@@ -8,6 +8,7 @@ from PIL import Image
 from clbench.cli import main
 from clbench.errors import ClbenchError
 from clbench.report import write_report
+from clbench.report.tables import Column, best_row
 from results import write_result
 
 # Two seeds of two strategies on a three-task benchmark; metrics computed by hand below.
@@ -60,10 +61,27 @@ def test_markdown_and_latex_bold_the_best_mean_per_column(results, tmp_path):
     naive_cells = [c.strip() for c in naive_row.strip("|").split("|")]
     assert gpm_cells[1].startswith("**") and not naive_cells[1].startswith("**")  # ACC
     assert gpm_cells[3].startswith("**")  # forgetting, lower is better
-    assert naive_cells[5].startswith("**") and not gpm_cells[5].startswith("**")  # time
-    latex = (tmp_path / "report" / "tables" / "toy.tex").read_text()
-    assert r"\toprule" in latex and r"\bottomrule" in latex
-    assert latex.count(r"\textbf{") == markdown.count("**") // 2
+    assert naive_cells[7].startswith("**") and not gpm_cells[7].startswith("**")  # time
+    # bold in markdown: ACC, BWT, forgetting, time; the one-column table has no forgetting column
+    # (and memory, 0.00 against 0.01 MB, is within the printed digit: not bold)
+    assert markdown.count("**") // 2 == 4
+    for name, bold in (("toy.tex", 3), ("toy-wide.tex", 4)):
+        latex = (tmp_path / "report" / "tables" / name).read_text()
+        assert r"\toprule" in latex and r"\bottomrule" in latex
+        assert latex.count(r"\mathbf{") == bold
+    assert r"$\mathbf{-2.50}$" in latex and r"\label{tab:clbench-toy-wide}" in latex  # a true minus
+
+
+def test_bold_skips_the_oracle_and_wins_within_noise():
+    close = Column("acc", "ACC", 2, True)
+    # joint (oracle) is highest; b beats c by 1.0, more than either std: b is bold
+    assert best_row([99.0, 80.0, 79.0], [0.1, 0.4, 0.5], [True, False, False], close) == 1
+    # b beats c by 1.0 but c's std is 2.0: nothing is bold
+    assert best_row([99.0, 80.0, 79.0], [0.1, 0.4, 2.0], [True, False, False], close) is None
+    # a tie within the printed digits is not bold, whatever the std
+    assert best_row([80.004, 80.0], [0.0, 0.0], [False, False], close) is None
+    lower = Column("seconds", "Time", 1, False)
+    assert best_row([10.0, 20.0, 30.0], [float("nan")] * 3, [False] * 3, lower) == 0
 
 
 def test_published_numbers_appear_only_where_the_benchmark_matches(tmp_path):

@@ -72,7 +72,8 @@ def _index(
         lines += [
             f"## {benchmark}",
             "",
-            f"Table: [Markdown]({stem}.md), [LaTeX]({stem}.tex), [CSV]({stem}.csv)",
+            f"Table: [Markdown]({stem}.md), [CSV]({stem}.csv), LaTeX [one column]({stem}.tex) "
+            f"and [full width]({stem}-wide.tex) (booktabs)",
             "",
             table.markdown,
         ]
@@ -103,12 +104,13 @@ def write_report(results_dir: Path, out: Path) -> ReportSummary:
     for benchmark in sorted(runs["benchmark"].unique()):
         rendered = render(table, benchmark, published, sources)
         summary.tables[benchmark] = rendered
-        for suffix, text in (
-            ("md", rendered.markdown),
-            ("tex", rendered.latex),
-            ("csv", rendered.csv),
+        for name, text in (
+            (f"{benchmark}.md", rendered.markdown),
+            (f"{benchmark}.tex", rendered.latex),
+            (f"{benchmark}-wide.tex", rendered.latex_wide),
+            (f"{benchmark}.csv", rendered.csv),
         ):
-            _write_text(out / "tables" / f"{benchmark}.{suffix}", text)
+            _write_text(out / "tables" / name, text)
         mine = runs[runs["benchmark"] == benchmark]
         figures[benchmark] = [draw(mine, benchmark, out / "figures") for draw in PER_BENCHMARK]
         figures[benchmark] += sensitivity(mine, benchmark, out / "figures")

@@ -7,27 +7,27 @@ from collections.abc import Iterable
 import matplotlib as mpl
 import seaborn as sns
 
-# The zoo's strategies in reading order: lower and upper bounds, regularisation, rehearsal,
-# update magnitude, the gradient-projection family, NESS. Plugins follow alphabetically.
-STRATEGY_ORDER = [
-    "naive",
-    "joint",
-    "ewc",
-    "si",
-    "mas",
-    "lwf",
-    "replay",
-    "agem",
-    "gem",
-    "frozen",
-    "from-scratch",
-    "hybrid-magnitude",
-    "gpm",
-    "sgp",
-    "trgp",
-    "dfgp",
-    "ness",
+# The zoo's strategies by family, in reading order (tables put a rule between families).
+# Plugins follow alphabetically, as their own family.
+FAMILIES: list[tuple[str, list[str]]] = [
+    ("bounds", ["naive", "joint"]),
+    ("regularisation", ["ewc", "si", "mas", "lwf"]),
+    ("rehearsal", ["replay", "agem", "gem"]),
+    ("projection", ["gpm", "sgp", "trgp", "dfgp", "gpcns"]),
+    ("null space", ["ness", "adam-nscl"]),
+    ("update magnitude", ["frozen", "from-scratch", "hybrid-magnitude", "hybrid-drift"]),
 ]
+STRATEGY_ORDER = [name for _, members in FAMILIES for name in members]
+PLUGIN_FAMILY = "plugins"
+#: Strategies that see every task's data at once: upper bounds, never "best" in a table.
+ORACLES = frozenset({"joint"})
+
+
+def family(strategy: str) -> str:
+    """The family a strategy's table row belongs to (`plugins` for outside strategies)."""
+    return next((name for name, members in FAMILIES if strategy in members), PLUGIN_FAMILY)
+
+
 _PALETTE = sns.color_palette("tab20", 20) + sns.color_palette("husl", 12)
 _MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h"]
 

@@ -1,16 +1,21 @@
-"""Comparison tables: mean +- std over seeds per benchmark and strategy, as CSV, Markdown and
-LaTeX (booktabs), the best mean of each column in bold, published numbers beside measured ones."""
+"""Comparison tables: mean +- std over seeds per benchmark and strategy, as CSV, Markdown and two
+LaTeX floats (booktabs): a compact one that fits one column of a two-column paper (ACC, BWT,
+trainable parameters, memory, time) and a wide one for a full page (every column, seeds).
+Strategies are grouped by family (`style.FAMILIES`, a rule between families in LaTeX); a
+column's best value is bold only where it is the best of the non-oracle rows by more than the
+larger of its and the runner-up's std (so neither the upper bound nor a tie within noise is bold);
+published numbers stand beside measured ones where the benchmark has them."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from clbench.report.published import Published, published_cell
-from clbench.report.style import ordered
+from clbench.report.style import ORACLES, family, ordered
 
 
 @dataclass(frozen=True)
@@ -20,20 +25,33 @@ class Column:
     decimals: int
     higher_is_better: bool
     scale: float = 1.0
+    latex_title: str = ""
+    compact: bool = False
 
 
 COLUMNS = [
-    Column("acc", "ACC (%)", 2, True),
-    Column("bwt", "BWT (pts)", 2, True),
-    Column("forgetting", "Forgetting (pts)", 2, False),
-    Column("learning_accuracy", "Learning acc. (%)", 2, True),
-    Column("seconds", "Time (s)", 1, False),
-    Column("trainable_params", "Trainable params", 0, False),
-    Column("kept_bytes", "Memory kept (kB)", 1, False, scale=1e-3),
+    Column("acc", "ACC (%)", 2, True, latex_title="ACC", compact=True),
+    Column("bwt", "BWT (pts)", 2, True, latex_title="BWT", compact=True),
+    Column("forgetting", "Forgetting (pts)", 2, False, latex_title="Forg."),
+    Column("learning_accuracy", "Learning acc. (%)", 2, True, latex_title="Learn."),
+    Column("trainable_params", "Trainable params (k)", 1, False, 1e-3, "Params", True),
+    Column("kept_bytes", "Memory (MB)", 2, False, 1e-6, latex_title="Mem.", compact=True),
+    Column("seconds", "Time (s)", 1, False, latex_title="Time", compact=True),
 ]
 
 
-def row_label(strategy: str, variant: str) -> str:
+#: Columns whose std the full-width LaTeX table prints (forgetting's is close to BWT's; cost
+#: columns barely vary across seeds).
+SPREAD_SHOWN = ("acc", "bwt", "learning_accuracy")
+
+
+def row_label(strategy: str, variant: str, short: bool = False) -> str:
+    """`strategy (variant)`; `short` keeps only the variant's values (`gpcns (trgp)` for
+    `base=trgp`), for the one-column table."""
+    if short:
+        variant = (
+            ", ".join(part.split("=", 1)[-1] for part in variant.split(", ")) if variant else ""
+        )
     return f"{strategy} ({variant})" if variant else strategy
 
 
@@ -51,25 +69,49 @@ def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
+def best_row(
+    means: Sequence[float], stds: Sequence[float], oracle: Sequence[bool], column: Column
+) -> int | None:
+    """The row whose value is bold in `column`: the best non-oracle mean, where it beats the
+    runner-up by more than the larger of the two stds (a missing std counts as 0) and by more
+    than the column's last printed digit; None otherwise."""
+    candidates = [i for i, m in enumerate(means) if not oracle[i] and not math.isnan(m)]
+    if len(candidates) < 2:
+        return None
+    candidates.sort(key=lambda i: means[i], reverse=column.higher_is_better)
+    best, second = candidates[:2]
+    gap = abs(means[best] - means[second])
+    noise = max(0.0 if math.isnan(stds[i]) else stds[i] for i in (best, second))
+    return best if gap > noise and gap >= 10**-column.decimals else None
+
+
 def _number(value: float, decimals: int) -> str:
     return f"{value:,.{decimals}f}"
 
 
-def _cells(table: pd.DataFrame, pm: str, bold: str) -> pd.DataFrame:
-    """Formatted `mean pm std` cells; `bold` is a format string for the best cells."""
+def _scaled(table: pd.DataFrame, column: Column) -> tuple[list[float], list[float]]:
+    means = (table[f"{column.key}_mean"] * column.scale).tolist()
+    stds = (table[f"{column.key}_std"] * column.scale).tolist()
+    return means, stds
+
+
+def _bold_rows(table: pd.DataFrame) -> dict[str, int | None]:
+    oracle = [s in ORACLES for s in table["strategy"]]
+    return {c.key: best_row(*_scaled(table, c), oracle, c) for c in COLUMNS}
+
+
+def _markdown_cells(table: pd.DataFrame) -> pd.DataFrame:
+    """`mean ± std` cells, the bold ones (`_bold_rows`) in **."""
     cells = pd.DataFrame(index=table.index)
+    bold = _bold_rows(table)
     for column in COLUMNS:
-        means = table[f"{column.key}_mean"] * column.scale
-        stds = table[f"{column.key}_std"] * column.scale
-        best = means.max() if column.higher_is_better else means.min()
+        means, stds = _scaled(table, column)
         texts = []
-        for mean, std in zip(means, stds, strict=True):
+        for i, (mean, std) in enumerate(zip(means, stds, strict=True)):
             text = _number(mean, column.decimals)
             if not math.isnan(std):
-                text += f" {pm} {_number(std, column.decimals)}"
-            if len(means) > 1 and np.isclose(mean, best, rtol=0, atol=10**-column.decimals / 2):
-                text = bold.format(text)
-            texts.append(text)
+                text += f" ± {_number(std, column.decimals)}"
+            texts.append(f"**{text}**" if bold[column.key] == i else text)
         cells[column.title] = texts
     cells["Seeds"] = table["seeds"].astype(str)
     return cells
@@ -97,39 +139,154 @@ def _published_columns(
     return columns, refs
 
 
+def _tex_number(value: float, decimals: int, bold: bool) -> str:
+    """A number in math mode (a true minus sign), thousands separated by a thin space."""
+    text = _number(value, decimals).replace(",", r"\,")
+    return f"$\\mathbf{{{text}}}$" if bold else f"${text}$"
+
+
+def _tex_cell(mean: float, std: float, column: Column, bold: bool, with_std: bool) -> str:
+    if math.isnan(mean):
+        return "--"
+    text = _tex_number(mean, column.decimals, bold)
+    if with_std and not math.isnan(std) and column.decimals > 0:
+        text += f"{{\\scriptsize${{\\pm}}{_number(std, column.decimals)}$}}"
+    return text
+
+
+def _tex_published(cell: str) -> str:
+    """A published cell for LaTeX: `~` (approximate) as \\approx, `[n]` as a superscript."""
+    parts = []
+    for part in filter(None, cell.split("; ")):
+        value, ref = part.rsplit(" ", 1)
+        approx = r"\approx" if value.startswith("~") else ""
+        parts.append(f"${approx}{value.removeprefix('~')}^{{{ref.strip('[]')}}}$")
+    return ", ".join(parts) or "--"
+
+
+_TEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+
+
+def _tex_escape(text: str) -> str:
+    """Plain text (labels, sources) with LaTeX's special characters escaped."""
+    return "".join(_TEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def latex_table(
+    rows: pd.DataFrame,
+    benchmark: str,
+    published: dict[str, list[str]],
+    sources: list[tuple[int, str]],
+    wide: bool,
+) -> str:
+    """One benchmark's LaTeX float (module docstring); needs `\\usepackage{booktabs}`."""
+    columns = [c for c in COLUMNS if wide or c.compact]
+    bold = _bold_rows(rows)
+    heads = ["Strategy", *(c.latex_title for c in columns)]
+    published = published if wide else {}  # the one-column table keeps to the measured columns
+    if published:
+        heads += ["ACC pub.", "BWT pub."]
+    body: list[str] = []
+    previous = None
+    for i, row in rows.iterrows():
+        group = family(row["strategy"])
+        if previous is not None and group != previous:
+            body.append(r"\midrule")
+        previous = group
+        cells = [_tex_escape(row_label(row["strategy"], row["variant"], short=not wide))]
+        for column in columns:
+            mean = row[f"{column.key}_mean"] * column.scale
+            std = row[f"{column.key}_std"] * column.scale
+            with_std = wide and column.key in SPREAD_SHOWN
+            cells.append(_tex_cell(mean, std, column, bold[column.key] == i, with_std))
+        if published:
+            cells.append(_tex_published(published["ACC published"][i]))
+            cells.append(_tex_published(published["BWT published"][i]))
+        body.append(" & ".join(cells) + r" \\")
+    seeds = sorted(set(rows["seeds"]))
+    seed_text = " or ".join(str(s) for s in seeds)
+    spread = (
+        "mean and std (forgetting and cost: mean)"
+        if wide
+        else "mean (the std is in the full-width table)"
+    )
+    caption = (
+        f"{_tex_escape(benchmark)}: {spread} over {seed_text} seeds. ACC and learning accuracy "
+        r"(Learn.) in \%, BWT and forgetting (Forg.) in points; Params: trainable parameters "
+        "of the last task, in thousands; Mem.: what a strategy keeps between tasks, in MB; "
+        "Time: training and evaluation of the whole run, in s, one CPU thread. Bold: the best "
+        "value that is not an upper bound (joint), where it beats the runner-up by more than "
+        "their std."
+    )
+    if sources and published:
+        cited = "; ".join(f"$^{{{n}}}${_tex_escape(source)}" for n, source in sources)
+        caption += f" Published values: {cited}."
+    env = "table*" if wide else "table"
+    label = f"tab:clbench-{benchmark}" + ("-wide" if wide else "")
+    lines = [
+        f"% clbench comparison table, {benchmark} ({'wide' if wide else 'one column'}); "
+        "needs \\usepackage{booktabs}",
+        f"\\begin{{{env}}}[t]",
+        r"\centering",
+        f"\\caption{{{caption}}}",
+        f"\\label{{{label}}}",
+        r"\footnotesize",
+        r"\setlength{\tabcolsep}{" + ("2.5pt" if wide else "3pt") + "}",
+        r"\begin{tabular}{l" + "r" * (len(heads) - 1) + "}",
+        r"\toprule",
+        " & ".join(heads) + r" \\",
+        r"\midrule",
+        *body,
+        r"\bottomrule",
+        r"\end{tabular}",
+        f"\\end{{{env}}}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 @dataclass
 class RenderedTable:
     benchmark: str
     csv: str
     markdown: str
     latex: str
+    latex_wide: str
 
 
 def render(
     table: pd.DataFrame, benchmark: str, published: list[Published], sources: dict[str, str]
 ) -> RenderedTable:
-    """The three renderings of one benchmark's rows of `summary_table`."""
+    """The renderings of one benchmark's rows of `summary_table`."""
     rows = table[table["benchmark"] == benchmark].reset_index(drop=True)
     labels = [row_label(s, v) for s, v in zip(rows["strategy"], rows["variant"], strict=True)]
     columns, refs = _published_columns(rows, published)
-    footnotes = [f"[{n}] published: {sources[key]}" for key, n in refs.items()]
-    md = _cells(rows, "±", "**{}**").assign(**columns)
+    cited = [(n, sources[key]) for key, n in refs.items()]
+    md = _markdown_cells(rows).assign(**columns)
     md.insert(0, "Strategy", labels)
-
-    tex = _cells(rows, r"$\pm$", r"\textbf{{{}}}").assign(**columns)
-    tex.insert(0, "Strategy", [label.replace("_", r"\_") for label in labels])
-    tex.columns = [c.replace("%", r"\%") for c in tex.columns]
-    latex = tex.to_latex(index=False, escape=False, column_format="l" + "r" * (tex.shape[1] - 1))
-    latex = f"% {benchmark}: mean $\\pm$ std over seeds; best mean per column in bold\n{latex}"
-    if footnotes:
-        latex += "".join(f"% {note}\n" for note in footnotes)
+    markdown = md.to_markdown(index=False, disable_numparse=True)
+    if cited:
+        markdown += "\n\n" + "\n".join(f"[{n}] published: {source}" for n, source in cited)
 
     csv_rows = rows.copy()
     csv_rows.insert(2, "label", labels)
     if columns:
         csv_rows["acc_published"] = columns["ACC published"]
         csv_rows["bwt_published"] = columns["BWT published"]
-    markdown = md.to_markdown(index=False, disable_numparse=True)
-    if footnotes:
-        markdown += "\n\n" + "\n".join(footnotes)
-    return RenderedTable(benchmark, csv_rows.to_csv(index=False), markdown + "\n", latex)
+    return RenderedTable(
+        benchmark,
+        csv_rows.to_csv(index=False),
+        markdown + "\n",
+        latex_table(rows, benchmark, columns, cited, wide=False),
+        latex_table(rows, benchmark, columns, cited, wide=True),
+    )
