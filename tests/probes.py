@@ -20,21 +20,26 @@ class WeightTrace(SupervisedPlugin):
         return 0
 
 
-def traced_run(factory, params_type, overrides, benchmark="split-digits"):
-    """Run `factory` under a temporary name with a `WeightTrace` appended; (result, trace)."""
-    trace = WeightTrace()
+def probed_run(factory, params_type, overrides, probe, benchmark="split-digits"):
+    """Run `factory` for 2 epochs a task under a temporary name with the plugin `probe` appended
+    after its own plugins; the result."""
 
     def build(model, params: params_type) -> StrategyBuild:
         built = factory(model, params)
-        return StrategyBuild(plugins=[*built.plugins, trace], model=built.model)
+        return StrategyBuild(plugins=[*built.plugins, probe], model=built.model)
 
-    register_strategy("test-traced", build)
+    register_strategy("test-probed", build)
     try:
-        spec_overrides = {"protocol": {"epochs": 2}, "test-traced": overrides}
-        result = run(RunSpec(benchmark, "test-traced", overrides=spec_overrides))
+        spec_overrides = {"protocol": {"epochs": 2}, "test-probed": overrides}
+        return run(RunSpec(benchmark, "test-probed", overrides=spec_overrides))
     finally:
-        STRATEGIES.unregister("test-traced")
-    return result, trace
+        STRATEGIES.unregister("test-probed")
+
+
+def traced_run(factory, params_type, overrides, benchmark="split-digits"):
+    """`probed_run` with a `WeightTrace`; (result, trace)."""
+    trace = WeightTrace()
+    return probed_run(factory, params_type, overrides, trace, benchmark), trace
 
 
 def assert_same_steps(first: WeightTrace, second: WeightTrace) -> None:

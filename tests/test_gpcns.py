@@ -5,12 +5,11 @@ import numpy as np
 import pytest
 import torch
 from avalanche.core import SupervisedPlugin
+from probes import probed_run
 
 from baselines.gpcns import GPCNSMemory, GPCNSParams, gpcns
 from baselines.trgp import TrustRegionScaling
 from clbench.linalg import cumulative_rank, gpcns_gradient_space, gpcns_merge, sgp_importance
-from clbench.runner import RunSpec, run
-from clbench.strategies import STRATEGIES, StrategyBuild, register_strategy
 from clbench.strategies.projection import GradientProjection
 
 KEEPERS = (GradientProjection, TrustRegionScaling)  # what a GPCNS run keeps between tasks
@@ -143,17 +142,7 @@ class Task1Steps(SupervisedPlugin):
 @pytest.mark.parametrize("base", ["gpm", "sgp", "trgp"])
 def test_gpcns_runs_on_every_base_and_task_1_steps_avoid_the_merged_basis(base):
     probe = Task1Steps()
-
-    def build(model, params: GPCNSParams) -> StrategyBuild:
-        built = gpcns(model, params)
-        return StrategyBuild(plugins=[*built.plugins, probe], model=built.model)
-
-    register_strategy("test-gpcns", build)
-    try:
-        overrides = {"protocol": {"epochs": 2}, "test-gpcns": {"base": base}}
-        result = run(RunSpec("split-digits", "test-gpcns", overrides=overrides))
-    finally:
-        STRATEGIES.unregister("test-gpcns")
+    result = probed_run(gpcns, GPCNSParams, {"base": base}, probe)
     assert result["metrics"]["acc"] > 80
     # the memory stacked task 0's last step's gradients, and only those
     assert set(probe.task0_stored) == set(probe.task0_last)

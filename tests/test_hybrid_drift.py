@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 from avalanche.core import SupervisedPlugin
-from probes import assert_same_steps, traced_run
+from probes import assert_same_steps, probed_run, traced_run
 
 from baselines.frozen import FrozenParams, frozen
 from baselines.hybrid_drift import DriftBudget, HybridDriftParams, hybrid_drift
@@ -51,16 +51,7 @@ class DriftProbe(SupervisedPlugin):
 
 def test_every_step_stays_inside_the_ball_sized_by_gradient_agreement():
     probe = DriftProbe()
-
-    def build(model, params: HybridDriftParams) -> StrategyBuild:
-        return StrategyBuild(plugins=[*hybrid_drift(model, params).plugins, probe])
-
-    register_strategy("test-drift", build)
-    try:
-        overrides = {"protocol": {"epochs": 2}, "test-drift": {"budget": "0.05"}}
-        result = run(RunSpec("split-digits", "test-drift", overrides=overrides))
-    finally:
-        STRATEGIES.unregister("test-drift")
+    result = probed_run(hybrid_drift, HybridDriftParams, {"budget": "0.05"}, probe)
     assert probe.checked
     for drift, radius, norm in probe.checked:
         assert drift <= radius * (1 + 1e-5) + 1e-7
