@@ -47,6 +47,17 @@ class HybridDriftParams:
         require(self.reference_samples >= 1, "hybrid-drift.reference_samples must be >= 1")
 
 
+@dataclass
+class Ball:
+    """One shared tensor's constraint for the current task: the tensor, its value at the task's
+    start, the radius, and the radius relative to that value's norm (budget * (1 + c) / 2)."""
+
+    param: nn.Parameter
+    anchor: Tensor
+    radius: float
+    relative: float
+
+
 class DriftBudget(SupervisedPlugin):
     """Keeps each shared tensor's drift within the task inside its ball (module docstring)."""
 
@@ -55,13 +66,13 @@ class DriftBudget(SupervisedPlugin):
         self.params = params
         self.past = PastDirections(params.reference_samples)
         self.task = 0
-        self.anchors: dict[str, Tensor] = {}
-        self.radii: dict[str, float] = {}
+        self.balls: dict[str, Ball] = {}
         self.clipped = 0
         self.checks = 0
 
     def before_training_exp(self, strategy, **kwargs) -> None:
-        self.anchors, self.radii = {}, {}
+        """The balls of this task, found once (the shared tensors do not change within it)."""
+        self.balls = {}
         self.clipped = self.checks = 0
         if self.task == 0 or math.isinf(self.params.budget):
             return
@@ -71,38 +82,34 @@ class DriftBudget(SupervisedPlugin):
             if p.grad is None or name not in self.past.reference:
                 continue
             agreement = (1 + float(cosine(p.grad, self.past.reference[name]))) / 2
-            self.radii[name] = self.params.budget * float(p.detach().norm()) * agreement
-            self.anchors[name] = p.detach().clone()
+            relative = self.params.budget * agreement
+            anchor = p.detach().clone()
+            self.balls[name] = Ball(p, anchor, relative * float(anchor.norm()), relative)
         model.zero_grad()
 
     @torch.no_grad()
     def after_update(self, strategy, **kwargs) -> None:
-        params = shared_parameters(strategy.model)
-        for name, anchor in self.anchors.items():
-            p, radius = params[name], self.radii[name]
-            drift = p - anchor
+        for ball in self.balls.values():
+            drift = ball.param - ball.anchor
             norm = float(drift.norm())
             self.checks += 1
-            if norm > radius:
+            if norm > ball.radius:
                 self.clipped += 1
-                p.copy_(anchor + drift * (radius / norm) if radius > 0 else anchor)
+                scaled = ball.anchor + drift * (ball.radius / norm)
+                ball.param.copy_(scaled if ball.radius > 0 else ball.anchor)
 
     def after_training_exp(self, strategy, **kwargs) -> None:
         self.past.add_finished_task(strategy)
         self.task += 1
 
     def kept_bytes(self) -> int:
-        anchors = sum(a.numel() * a.element_size() for a in self.anchors.values())
+        anchors = sum(b.anchor.numel() * b.anchor.element_size() for b in self.balls.values())
         return self.past.kept_bytes() + anchors
 
     def task_report(self) -> dict[str, float]:
         """Share of the shared tensors' steps that left their ball, and the mean radius relative
-        to the tensors' norms (budget * (1 + c) / 2 averaged over tensors)."""
-        relative = [
-            r / float(self.anchors[n].norm())
-            for n, r in self.radii.items()
-            if self.anchors[n].any()
-        ]
+        to the tensors' norms (budget * (1 + c) / 2 averaged over tensors of nonzero norm)."""
+        relative = [b.relative for b in self.balls.values() if b.anchor.any()]
         return {
             "clipped_fraction": self.clipped / self.checks if self.checks else 0.0,
             "mean_relative_radius": sum(relative) / len(relative) if relative else 0.0,

@@ -41,9 +41,9 @@ class DriftProbe(SupervisedPlugin):
     def after_update(self, strategy, **kwargs):
         budget = next(p for p in strategy.plugins if isinstance(p, DriftBudget))
         params = dict(strategy.model.named_parameters())
-        for name, anchor in budget.anchors.items():
-            drift = float((params[name] - anchor).norm())
-            self.checked.append((drift, budget.radii[name], float(anchor.norm())))
+        for name, ball in budget.balls.items():
+            drift = float((params[name] - ball.anchor).norm())
+            self.checked.append((drift, ball.radius, float(ball.anchor.norm())))
 
     def kept_bytes(self):
         return 0

@@ -88,3 +88,16 @@ def test_the_projection_family_refuses_momentum_and_weight_decay(strategy, field
 def test_trgp_trains_miniimagenet_for_200_epochs_as_its_reference():
     assert resolve(RunSpec("miniimagenet-20", "trgp")).protocol.epochs == 200
     assert resolve(RunSpec("miniimagenet-20", "gpm")).protocol.epochs == 100
+
+
+def test_gpcns_takes_its_base_methods_preset_on_every_benchmark():
+    # The gpcns tables copy TRGP's (thresholds, samples, caps and the trust-region fields), so
+    # that every base runs with the settings the base itself has on the benchmark.
+    for benchmark, preset in load_presets().items():
+        strategies = preset.get("strategies", {})
+        assert strategies.get("gpcns") == strategies.get("trgp"), benchmark
+        gpcns = strategies["gpcns"]
+        for base in ("gpm", "sgp"):
+            for key, value in strategies[base].items():
+                assert gpcns.get(key, value) == value, (benchmark, base, key)
+            assert {"threshold", "threshold_increment", "samples"} <= gpcns.keys(), benchmark

@@ -1,6 +1,7 @@
 """Comparison tables: mean +- std over seeds per benchmark and strategy, as CSV, Markdown and two
 LaTeX floats (booktabs): a compact one that fits one column of a two-column paper (ACC, BWT,
-trainable parameters, memory, time) and a wide one for a full page (every column, seeds).
+trainable parameters, memory, time) and a wide one for a full page (every column, published
+numbers).
 Strategies are grouped by family (`style.FAMILIES`, a rule between families in LaTeX); a
 column's best value is bold only where it is the best of the non-oracle rows by more than the
 larger of its and the runner-up's std (so neither the upper bound nor a tie within noise is bold);
@@ -73,8 +74,8 @@ def best_row(
     means: Sequence[float], stds: Sequence[float], oracle: Sequence[bool], column: Column
 ) -> int | None:
     """The row whose value is bold in `column`: the best non-oracle mean, where it beats the
-    runner-up by more than the larger of the two stds (a missing std counts as 0) and by more
-    than the column's last printed digit; None otherwise."""
+    runner-up by more than the larger of the two stds (a missing std counts as 0) and by at least
+    the column's last printed digit; None otherwise."""
     candidates = [i for i, m in enumerate(means) if not oracle[i] and not math.isnan(m)]
     if len(candidates) < 2:
         return None
@@ -149,7 +150,7 @@ def _tex_cell(mean: float, std: float, column: Column, bold: bool, with_std: boo
     if math.isnan(mean):
         return "--"
     text = _tex_number(mean, column.decimals, bold)
-    if with_std and not math.isnan(std) and column.decimals > 0:
+    if with_std and not math.isnan(std):
         text += f"{{\\scriptsize${{\\pm}}{_number(std, column.decimals)}$}}"
     return text
 
