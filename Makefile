@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml Makefile
 			"so its clbench command now runs this checkout's code"; fi
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH_PINS)
-	$(BIN)/python -m pip install -q -e '.[dev,ray,slurm]'
+	$(BIN)/python -m pip install -q -e '.[dev,ray,slurm,wandb]'
 	@rm -f $(VENV)/.installed-*
 	@printf '%s\n' "$(CURDIR)" > $(VENV)/.checkout
 	@touch $@

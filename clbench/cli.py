@@ -102,7 +102,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides=overrides_from_assignments(args.set),
     )
     say = None if args.quiet else (lambda message: print(message, file=sys.stderr, flush=True))
-    result = run(spec, Path(args.results), progress=say, checkpoints=args.checkpoints)
+    result = run(spec, Path(args.results), progress=say, checkpoints=args.checkpoints, log=args.log)
     m = result["metrics"]
     print(
         f"{result['name']}: ACC {m['acc']:.2f}  BWT {m['bwt']:+.2f}  "
@@ -183,6 +183,7 @@ def _sweep(args: argparse.Namespace):
             submitit_cluster=args.submitit_cluster,
             partition=args.partition,
             timeout_min=args.timeout_min,
+            log=tuple(args.log),
         )
     )
     summary = run_sweep(specs, Path(args.results), executor, reuse_stale=args.reuse_stale)
@@ -210,6 +211,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
         results = Path(args.results)
         _print_report(write_report(results, Path(args.report or results / "report")))
     return 1 if summary.failed else 0
+
+
+def _log_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--log",
+        action="append",
+        default=[],
+        metavar="KIND",
+        help="write training logs (repeatable): csv, tensorboard or wandb, under "
+        "RESULTS/NAME.logs/KIND/; per epoch the training and validation loss and the learning "
+        "rate, per task the accuracies (docs/usage.md, Training logs)",
+    )
 
 
 def _sweep_arguments(parser: argparse.ArgumentParser, results: str | None) -> None:
@@ -256,6 +269,7 @@ def _sweep_arguments(parser: argparse.ArgumentParser, results: str | None) -> No
     )
     parser.add_argument("--partition", default=None, help="submitit: the SLURM partition")
     parser.add_argument("--timeout-min", type=int, default=240, help="submitit: minutes per run")
+    _log_argument(parser)
 
 
 def cmd_bench_svd(args: argparse.Namespace) -> int:
@@ -337,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="save the model after every task (RESULTS/NAME.ckpt/taskT.pt, weights_only)",
     )
+    _log_argument(one)
     one.set_defaults(handler=cmd_run)
 
     sweep = commands.add_parser("sweep", help="run a suite's runs (resumable, parallel)")

@@ -161,6 +161,7 @@ class ValidationSchedule(SupervisedPlugin):
         self.lr = self.params.lr
         self.patience = self.params.patience
         self.best_loss = math.inf
+        self.last_loss = math.nan  # the validation loss after the last epoch (training logs)
         self.best_state: dict | None = None
         self.epochs_run = 0
 
@@ -201,6 +202,7 @@ class ValidationSchedule(SupervisedPlugin):
 
     def after_training_epoch(self, strategy, **kwargs) -> None:
         loss = validation_loss(strategy, self.validation, self.params.eval_batch_size)
+        self.last_loss = loss
         self.epochs_run += 1
         stop = False
         if loss < self.best_loss:

@@ -15,7 +15,8 @@ import random
 import time
 import tomllib
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata, resources
@@ -24,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from avalanche.logging import BaseLogger
 from torch import Tensor
 
 from clbench.data import BENCHMARKS, DataOptions, TaskSequence
@@ -40,6 +42,7 @@ from clbench.provenance import code_provenance
 from clbench.store import RESULT_FORMAT, ensure_writable, write_json_atomic
 from clbench.strategies import STRATEGIES, StrategyBuild
 from clbench.template import HarnessTemplate
+from clbench.training_log import TrainingLog, check_log_kinds, training_logs
 
 FALLBACK_MODEL = "mlp"
 
@@ -229,6 +232,7 @@ class Prepared:
     schedule: ValidationSchedule
     recorder: AccuracyRecorder
     template: HarnessTemplate
+    training_log: TrainingLog | None = None
 
     @property
     def n_tasks(self) -> int:
@@ -242,8 +246,11 @@ class Prepared:
             self.template.train(self.scenario.train_stream[t], eval_streams=[])
 
 
-def prepare(resolved: ResolvedRun, show_epochs: bool = False) -> Prepared:
-    """Seed, then build the benchmark, model, strategy and training template of a resolved spec."""
+def prepare(
+    resolved: ResolvedRun, show_epochs: bool = False, loggers: Sequence[BaseLogger] = ()
+) -> Prepared:
+    """Seed, then build the benchmark, model, strategy and training template of a resolved spec;
+    with `loggers`, a `TrainingLog` plugin sends them the run's training log."""
     spec = resolved.spec
     protocol = resolved.protocol
     seed_everything(spec.seed)
@@ -262,13 +269,16 @@ def prepare(resolved: ResolvedRun, show_epochs: bool = False) -> Prepared:
     scenario = to_scenario(sequence, protocol.pc_valid, spec.seed, cumulative=built.cumulative)
     schedule = ValidationSchedule(protocol)
     recorder = AccuracyRecorder()
-    extras = [EpochBar(protocol.epochs, n_tasks)] if show_epochs else []
+    extras: list = [EpochBar(protocol.epochs, n_tasks)] if show_epochs else []
+    training_log = TrainingLog(loggers, schedule) if loggers else None
+    if training_log is not None:  # after the schedule: it builds the optimizer, computes the loss
+        extras.append(training_log)
     with warnings.catch_warnings():  # "no loggers": the harness records its own metrics
         warnings.simplefilter("ignore", UserWarning)
         template = _template(
             model, protocol, spec.device, [*built.plugins, schedule, recorder, *extras]
         )
-    return Prepared(resolved, sequence, built, scenario, schedule, recorder, template)
+    return Prepared(resolved, sequence, built, scenario, schedule, recorder, template, training_log)
 
 
 def save_checkpoint(path: Path, model: torch.nn.Module, task: int) -> None:
@@ -283,37 +293,31 @@ def save_checkpoint(path: Path, model: torch.nn.Module, task: int) -> None:
     tmp.replace(path)
 
 
-def run(
-    spec: RunSpec,
-    results_dir: Path | None = None,
-    progress: Callable[[str], None] | None = None,
-    show_epochs: bool = False,
-    checkpoints: bool = False,
-) -> dict[str, Any]:
-    """Train `spec` task by task, return its result and, with `results_dir`, write it there.
-    `progress` receives a line per task; `show_epochs` draws a progress bar over each task's
-    epochs (for runs in the foreground of a terminal); `checkpoints` (with `results_dir`) saves
-    the model after every task (`save_checkpoint`)."""
-    resolved = resolve(spec)  # bad names and values are reported before the folder is touched
-    if results_dir is not None:
-        ensure_writable(results_dir)
-    provenance = code_provenance(strategy_module(spec.strategy))
-    say = progress or (lambda message: None)
-    prepared = prepare(resolved, show_epochs)
-    sequence, built = prepared.sequence, prepared.built
-    schedule, recorder, template = prepared.schedule, prepared.recorder, prepared.template
-    scenario, n_tasks = prepared.scenario, prepared.n_tasks
-    validating = resolved.protocol.evaluate_on == "validation"
-    if validating and built.cumulative:
+def _evaluated_stream(prepared: Prepared) -> Any:
+    """The stream the accuracy matrix is measured on (`protocol.evaluate_on`)."""
+    if prepared.resolved.protocol.evaluate_on == "test":
+        return prepared.scenario.test_stream
+    if prepared.built.cumulative:
         raise ConfigError(
-            f"protocol.evaluate_on=validation: {spec.strategy} trains on the union of the tasks "
-            "so far, whose validation experiences mix tasks; use protocol.evaluate_on=test"
+            f"protocol.evaluate_on=validation: {prepared.resolved.spec.strategy} trains on the "
+            "union of the tasks so far, whose validation experiences mix tasks; "
+            "use protocol.evaluate_on=test"
         )
-    evaluated_stream = scenario.valid_stream if validating else scenario.test_stream
-    model = template.model
+    return prepared.scenario.valid_stream
+
+
+def train_sequence(
+    prepared: Prepared, say: Callable[[str], None], checkpoint_dir: Path | None
+) -> tuple[list[list[float]], list[dict[str, Any]]]:
+    """Train and evaluate every task in turn; the accuracy matrix (percent) and a record per
+    task. With `checkpoint_dir`, the model is saved there after every task."""
+    evaluated_stream = _evaluated_stream(prepared)
+    split = "test" if evaluated_stream is prepared.scenario.test_stream else "valid"
+    schedule, recorder, template = prepared.schedule, prepared.recorder, prepared.template
+    built, n_tasks = prepared.built, prepared.n_tasks
     matrix: list[list[float]] = []
     tasks: list[dict[str, Any]] = []
-    weights = layer_weights(model)
+    weights = layer_weights(template.model)
     for t in range(n_tasks):
         started = time.perf_counter()
         prepared.train_task(t)
@@ -321,9 +325,11 @@ def run(
         previous, weights = weights, layer_weights(template.model)
         template.eval(evaluated_stream, shuffle=True)
         matrix.append([round(100 * accuracy, 10) for accuracy in recorder.accuracies(n_tasks)])
+        if prepared.training_log is not None:
+            prepared.training_log.log_evaluation(matrix[-1], t + 1, split)
         record = {
             "task": t,
-            "name": sequence.tasks[t].name,
+            "name": prepared.sequence.tasks[t].name,
             "epochs": schedule.epochs_run,
             "best_valid_loss": schedule.best_loss,
             "train_seconds": trained - started,
@@ -336,13 +342,55 @@ def run(
             if hasattr(plugin, "task_report"):
                 record.update(plugin.task_report())
         tasks.append(record)
-        if checkpoints and results_dir is not None:
-            save_checkpoint(Path(results_dir) / f"{resolved.name}.ckpt" / f"task{t}.pt", model, t)
+        if checkpoint_dir is not None:
+            save_checkpoint(checkpoint_dir / f"task{t}.pt", template.model, t)
         say(
             f"task {t + 1}/{n_tasks}: {schedule.epochs_run} epochs, "
             f"acc on it {matrix[-1][t]:.2f} %, mean so far {np.mean(matrix[-1][: t + 1]):.2f} % "
             f"({trained - started:.1f}s)"
         )
+    return matrix, tasks
+
+
+def run(
+    spec: RunSpec,
+    results_dir: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+    show_epochs: bool = False,
+    checkpoints: bool = False,
+    log: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Train `spec` task by task, return its result and, with `results_dir`, write it there.
+    `progress` receives a line per task; `show_epochs` draws a progress bar over each task's
+    epochs (for runs in the foreground of a terminal); `checkpoints` (with `results_dir`) saves
+    the model after every task (`save_checkpoint`); `log` names the training logs to write (with
+    `results_dir`, under `<name>.logs/<kind>/`, `clbench.training_log`), which do not change the
+    result."""
+    resolved = resolve(spec)  # bad names and values are reported before the folder is touched
+    kinds = check_log_kinds(log)
+    if kinds and results_dir is None:
+        raise ConfigError(
+            f"--log {','.join(kinds)}: training logs are written beside the result file; "
+            "give a results folder"
+        )
+    if results_dir is not None:
+        ensure_writable(results_dir)
+    provenance = code_provenance(strategy_module(spec.strategy))
+    say = progress or (lambda message: None)
+    logs = (
+        training_logs(
+            kinds, Path(results_dir) / f"{resolved.name}.logs", resolved.name, resolved.config
+        )
+        if kinds and results_dir is not None
+        else nullcontext([])
+    )
+    with logs as loggers:  # closed however the run ends: what was logged stays on disk
+        prepared = prepare(resolved, show_epochs, loggers)
+        checkpoint_dir = (
+            Path(results_dir) / f"{resolved.name}.ckpt" if checkpoints and results_dir else None
+        )
+        matrix, tasks = train_sequence(prepared, say, checkpoint_dir)
+    model = prepared.template.model
     result = {
         "format": RESULT_FORMAT,
         "name": resolved.name,

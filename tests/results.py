@@ -19,8 +19,10 @@ def write_result(
     trainable: int = 1000,
     kept: int = 0,
     strategy_params: dict[str, Any] | None = None,
+    task_extras: list[dict[str, Any]] | None = None,
 ) -> Path:
-    """A complete result file; each task takes `seconds / T` (train and eval split 3:1)."""
+    """A complete result file; each task takes `seconds / T` (train and eval split 3:1);
+    `task_extras[t]` joins task t's record (a strategy's `task_report`)."""
     n = len(matrix)
     name = f"{benchmark}__{strategy}__seed{seed}__{abs(hash(str(strategy_params))) % 10**10:010d}"
     document = {
@@ -45,6 +47,7 @@ def write_result(
                 "eval_seconds": 0.25 * seconds / n,
                 "trainable_params": trainable,
                 "kept_bytes": kept,
+                **(task_extras[t] if task_extras else {}),
             }
             for t in range(n)
         ],

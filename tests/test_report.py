@@ -105,11 +105,11 @@ def test_every_figure_is_written_and_not_blank(results, tmp_path):
     summary = write_report(results, tmp_path / "report")
     stems = {p.stem for p in summary.figures}
     assert stems == {
-        "toy-heatmaps",
-        "toy-task-curves",
-        "toy-final-per-task",
         "toy-acc-bwt",
+        "toy-mean-accuracy",
+        "toy-accuracy-matrices",
         "toy-cost",
+        "toy-accuracy-vs-cost",
         "toy-ness-eps1-sensitivity",
     }
     for path in summary.figures:

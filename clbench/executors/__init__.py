@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from clbench.errors import ConfigError
 from clbench.executors.base import Executor, Outcome, execute
+from clbench.training_log import check_log_kinds
 
 EXECUTORS = {"local": None, "ray": ("ray", "ray"), "submitit": ("submitit", "slurm")}
 
@@ -20,10 +21,12 @@ class ExecutorOptions:
     submitit_cluster: str = "slurm"
     partition: str | None = None
     timeout_min: int = 240
+    log: tuple[str, ...] = ()  # training logs of every run (`clbench.training_log`)
 
 
 def make_executor(options: ExecutorOptions) -> Executor:
     """The executor `options.name` names; a missing optional package is a one-line error."""
+    log = check_log_kinds(options.log)
     if options.name not in EXECUTORS:
         raise ConfigError(f"unknown executor {options.name!r}; valid: {', '.join(EXECUTORS)}")
     if options.jobs < 1 or options.threads < 1:
@@ -39,7 +42,7 @@ def make_executor(options: ExecutorOptions) -> Executor:
     if options.name == "ray":
         from clbench.executors.ray_cluster import RayExecutor
 
-        return RayExecutor(options.address, options.jobs, options.threads)
+        return RayExecutor(options.address, options.jobs, options.threads, log)
     if options.name == "submitit":
         if options.submitit_cluster not in ("slurm", "local"):
             raise ConfigError(f"submitit cluster {options.submitit_cluster!r}; valid: slurm, local")
@@ -51,10 +54,11 @@ def make_executor(options: ExecutorOptions) -> Executor:
             options.threads,
             options.partition,
             options.timeout_min,
+            log,
         )
     from clbench.executors.local import LocalExecutor
 
-    return LocalExecutor(options.jobs, options.threads)
+    return LocalExecutor(options.jobs, options.threads, log)
 
 
 __all__ = ["EXECUTORS", "Executor", "ExecutorOptions", "Outcome", "execute", "make_executor"]

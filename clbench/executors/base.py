@@ -29,10 +29,15 @@ def failure_path(results_dir: Path, name: str) -> Path:
 
 
 def execute(
-    spec: RunSpec, results_dir: str | Path, threads: int | None = None, foreground: bool = False
+    spec: RunSpec,
+    results_dir: str | Path,
+    threads: int | None = None,
+    foreground: bool = False,
+    log: tuple[str, ...] = (),
 ) -> Outcome:
     """Run `spec` and write its result into `results_dir`; on any error write
-    `<name>.failed.json` with the error instead. Never raises for a failing run."""
+    `<name>.failed.json` with the error instead. Never raises for a failing run. `log`: the
+    training logs to write (`run`)."""
     if threads:
         import torch
 
@@ -41,7 +46,7 @@ def execute(
     name = resolve(spec).name
     started = time.perf_counter()
     try:
-        run(spec, results_dir, show_epochs=foreground)
+        run(spec, results_dir, show_epochs=foreground, log=log)
     except Exception as err:  # one broken run must not stop the sweep
         message = f"{type(err).__name__}: {err}"
         detail = "" if isinstance(err, ClbenchError) else traceback.format_exc()

@@ -25,11 +25,12 @@ class LocalExecutor:
 
     jobs: int = 1
     threads: int = 1
+    log: tuple[str, ...] = ()
 
     def run_all(self, specs: list[RunSpec], results_dir: Path) -> Iterator[Outcome]:
         if self.jobs == 1:
             for spec in specs:
-                yield execute(spec, results_dir, self.threads, foreground=True)
+                yield execute(spec, results_dir, self.threads, foreground=True, log=self.log)
             return
         context = multiprocessing.get_context("spawn")  # no forked torch or thread state
         with ProcessPoolExecutor(
@@ -39,7 +40,9 @@ class LocalExecutor:
             running = set()
             while queue or running:
                 while queue and len(running) < self.jobs:  # submit lazily: a kill loses little
-                    running.add(pool.submit(execute, queue.pop(0), results_dir, self.threads))
+                    running.add(
+                        pool.submit(execute, queue.pop(0), results_dir, self.threads, log=self.log)
+                    )
                 finished, running = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
                     yield future.result()

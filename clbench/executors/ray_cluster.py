@@ -17,6 +17,7 @@ class RayExecutor:
     address: str | None = None
     jobs: int = 1
     threads: int = 1
+    log: tuple[str, ...] = ()
 
     def run_all(self, specs: list[RunSpec], results_dir: Path) -> Iterator[Outcome]:
         import ray
@@ -36,7 +37,7 @@ class RayExecutor:
             pending = [
                 task.options(
                     num_cpus=self.threads, num_gpus=1 if spec.device.startswith("cuda") else 0
-                ).remote(spec, str(results_dir), self.threads)
+                ).remote(spec, str(results_dir), self.threads, log=self.log)
                 for spec in specs
             ]
             while pending:

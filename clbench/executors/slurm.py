@@ -18,6 +18,7 @@ class SubmititExecutor:
     threads: int = 1
     partition: str | None = None
     timeout_min: int = 240
+    log: tuple[str, ...] = ()
 
     def run_all(self, specs: list[RunSpec], results_dir: Path) -> Iterator[Outcome]:
         import submitit
@@ -36,7 +37,14 @@ class SubmititExecutor:
             **({"slurm_partition": self.partition} if self.partition else {}),
         )
         n = len(specs)
-        jobs = executor.map_array(execute, specs, [str(results_dir)] * n, [self.threads] * n)
+        jobs = executor.map_array(
+            execute,
+            specs,
+            [str(results_dir)] * n,
+            [self.threads] * n,
+            [False] * n,  # foreground
+            [self.log] * n,
+        )
         names = {job.job_id: resolve(spec).name for job, spec in zip(jobs, specs, strict=True)}
         for job in submitit.helpers.as_completed(jobs):
             try:

@@ -10,10 +10,12 @@ import pandas as pd
 
 from clbench.errors import ClbenchError
 from clbench.report.collect import Collected, collect
-from clbench.report.figures import PER_BENCHMARK, Figure, sensitivity
+from clbench.report.figures import PER_BENCHMARK, save
 from clbench.report.published import load_published
 from clbench.report.style import apply_style
 from clbench.report.tables import RenderedTable, render, summary_table
+
+Figure = tuple[str, list[Path]]  # (caption, files)
 
 
 @dataclass
@@ -112,10 +114,13 @@ def write_report(results_dir: Path, out: Path) -> ReportSummary:
         ):
             _write_text(out / "tables" / name, text)
         mine = runs[runs["benchmark"] == benchmark]
-        figures[benchmark] = [draw(mine, benchmark, out / "figures") for draw in PER_BENCHMARK]
-        figures[benchmark] += sensitivity(mine, benchmark, out / "figures")
+        figures[benchmark] = [
+            (drawn.caption, save(drawn, out / "figures"))
+            for draw in PER_BENCHMARK
+            for drawn in draw(mine, benchmark)
+        ]
         summary.figures += [p for _, paths in figures[benchmark] for p in paths]
-    flat = runs.drop(columns=["matrix", "config", "varied"])
+    flat = runs.drop(columns=["matrix", "subspaces", "config", "varied"])
     _write_text(out / "runs.csv", flat.to_csv(index=False))
     _write_text(summary.index, _index(results_dir, out, runs, summary.tables, figures, notes))
     return summary

@@ -8,6 +8,7 @@ label naming the parameters that differ, e.g. `eps1=0.001`.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ RUN_COLUMNS = [
     "trainable_params",
     "kept_bytes",
     "matrix",
+    "subspaces",
     "config",
     "variant",
     "varied",
@@ -58,6 +60,25 @@ def _flat_config(spec: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
+#: Per-layer sizes a result's task records may hold, by the quantity they measure.
+SUBSPACE_KINDS = {"basis_sizes": "kept basis size", "null_space_rank": "null-space rank"}
+
+
+def _subspaces(tasks: list[dict[str, Any]]) -> dict[str, dict[str, list[float]]]:
+    """{quantity: {layer: value after each task}} from the task records (NaN where a layer has
+    no value yet); NESS records its null-space rank inside `null_space`."""
+    found: dict[str, dict[str, list[float]]] = {}
+    for t, task in enumerate(tasks):
+        sizes = {kind: task.get(key, {}) for key, kind in SUBSPACE_KINDS.items()}
+        if "null_space" in task:
+            sizes["null-space rank"] = {k: v["rank"] for k, v in task["null_space"].items()}
+        for kind, layers in sizes.items():
+            for layer, size in layers.items():
+                series = found.setdefault(kind, {}).setdefault(layer, [math.nan] * len(tasks))
+                series[t] = float(size)
+    return found
+
+
 def _run_row(document: dict[str, Any]) -> dict[str, Any]:
     spec = document["spec"]
     tasks = document["tasks"]
@@ -75,6 +96,7 @@ def _run_row(document: dict[str, Any]) -> dict[str, Any]:
         "trainable_params": tasks[-1]["trainable_params"],
         "kept_bytes": tasks[-1]["kept_bytes"],
         "matrix": np.asarray(document["accuracy_matrix"], dtype=float),
+        "subspaces": _subspaces(tasks),
         "config": _flat_config(spec),
     }
 
