@@ -114,16 +114,16 @@ def _legend_height(rows: Sequence[Row]) -> float:
     return LEGEND_LINE_IN * math.ceil(len(rows) / LEGEND_COLUMNS) + 0.1
 
 
-def _point(ax: plt.Axes, row: Row, x: pd.Series, y: pd.Series) -> None:
-    """Mean of (x, y) over seeds with one-std error bars in both directions."""
+def _point(ax: plt.Axes, row: Row, x: pd.Series, y: pd.Series, size: float = 4) -> None:
+    """Mean of (x, y) over seeds with one-std error bars in each direction that varies."""
     bars = ax.errorbar(
         np.mean(x),
         np.mean(y),
-        xerr=_std(x),
-        yerr=_std(y),
+        xerr=_std(x) or None,
+        yerr=_std(y) or None,
         fmt=row.style.marker,
         color=row.style.color,
-        ms=4,
+        ms=size,
         elinewidth=0.6,
         capsize=1.5,
     )
@@ -319,17 +319,8 @@ def cost(runs: pd.DataFrame, benchmark: str) -> list[Drawn]:
         means = np.array([row.runs[key].mean() * scale for row in rows])
         zero = _zero_at(means)
         for y, row, mean in zip(positions, rows, means, strict=True):
-            bars = ax.errorbar(
-                mean if mean > 0 else zero,
-                y,
-                xerr=_std(row.runs[key] * scale) if mean > 0 else None,
-                fmt=row.style.marker,
-                color=row.style.color,
-                ms=3.5,
-                elinewidth=0.6,
-                capsize=1.5,
-            )
-            bars.lines[0].set_gid(row.label)
+            x = row.runs[key] * scale if mean > 0 else pd.Series([zero] * len(row.runs))
+            _point(ax, row, x, pd.Series([y] * len(row.runs)), size=3.5)
         _log_x(ax, means)
         ax.set_xlabel(title)
     axes[0].set_yticks(positions, [row.label for row in rows])
