@@ -265,3 +265,26 @@ def test_cost_draws_when_no_row_keeps_anything(tmp_path):
     assert [t.get_text() for t in memory_ax.get_xticklabels()][0] == "0"
     low, high = memory_ax.get_xlim()
     assert 0 < low < memory_ax.get_xticks()[0] < high
+
+
+def test_seed_bands_stay_within_the_values_a_quantity_can_take(tmp_path):
+    """A rank of 0 or 2 (mean 1, std 1.41) and an accuracy of 100 or 90 (mean 95, std 7.1): the
+    bands stop at 0 directions and at 100 %."""
+    apply_style()
+    full = {0: [[100, 0], [100, 100]], 1: [[90, 0], [90, 90]]}
+    for seed, rank in ((0, 0), (1, 2)):
+        extras = [{}, {"null_space_rank": {"fc1": rank}}]
+        write_result(tmp_path, "toy", "adam-nscl", seed, full[seed], task_extras=extras)
+    runs = collect(tmp_path).runs
+
+    def band_bounds(figure) -> tuple[float, float]:
+        band = next(c for c in figure.axes[0].collections if isinstance(c, PolyCollection))
+        vertices = band.get_paths()[0].vertices
+        return vertices[:, 1].min(), vertices[:, 1].max()
+
+    (null,) = subspaces(runs, "toy")
+    low, high = band_bounds(null.figure)
+    assert low == 0 and high == pytest.approx(1 + math.sqrt(2))
+    (curve,) = mean_accuracy(runs, "toy")
+    low, high = band_bounds(curve.figure)
+    assert high == 100 and low == pytest.approx(95 - np.std([100, 90], ddof=1))

@@ -4,8 +4,9 @@ Each figure is drawn at the width it is printed at (`SINGLE_COLUMN_IN` or `DOUBL
 and saved without resizing, so the theme's point sizes (`style.apply_style`, nothing under
 `MIN_FONT_PT`) are the printed ones. A row of the table (a strategy, or one grid variant of it)
 keeps one colour and marker in every figure. Means are over seeds; bands and error bars are one
-standard deviation over seeds. Every drawn series carries its row label as its `gid`, and every
-label drawn appears in a legend, an axis tick or a panel title (the tests check this).
+standard deviation over seeds, bands cut at the values a quantity can take. Every drawn series
+carries its row label as its `gid`, and every label drawn appears in a legend, an axis tick or a
+panel title (the tests check this).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from clbench.report.tables import row_label
 LEGEND_COLUMNS = 5  # entries per legend line below a double-column figure
 LEGEND_LINE_IN = 0.16
 CELL_IN = 0.17  # one accuracy-matrix cell: room for "100" at 7 pt (12 pt wide)
+ACCURACY_LIMITS = (0.0, 100.0)  # percent
+SIZE_LIMITS = (0.0, math.inf)  # numbers of directions
 
 
 @dataclass
@@ -232,15 +235,19 @@ def accuracy_matrices(runs: pd.DataFrame, benchmark: str) -> list[Drawn]:
     return drawn
 
 
-def _band(ax: plt.Axes, row: Row, x: np.ndarray, per_seed: np.ndarray) -> None:
-    """The mean over seeds of `per_seed` (seeds x len(x)) as a line, one std as a band; NaN
-    entries (no value yet) are left out."""
+def _band(
+    ax: plt.Axes, row: Row, x: np.ndarray, per_seed: np.ndarray, limits: tuple[float, float]
+) -> None:
+    """The mean over seeds of `per_seed` (seeds x len(x)) as a line, one std as a band cut to the
+    values the quantity can take (`limits`: no negative rank, no accuracy over 100); NaN entries
+    (no value yet) are left out."""
     with warnings.catch_warnings():  # a task where no seed has a value stays NaN: not drawn
         warnings.simplefilter("ignore", RuntimeWarning)
         mean, std = np.nanmean(per_seed, axis=0), _nanstd(per_seed)
     (line,) = ax.plot(x, mean, color=row.style.color, marker=row.style.marker, ms=3)
     line.set_gid(row.label)
-    band = ax.fill_between(x, mean - std, mean + std, color=row.style.color, alpha=0.15, lw=0)
+    low, high = np.clip(mean - std, *limits), np.clip(mean + std, *limits)
+    band = ax.fill_between(x, low, high, color=row.style.color, alpha=0.15, lw=0)
     band.set_gid(row.label)
 
 
@@ -265,14 +272,15 @@ def mean_accuracy(runs: pd.DataFrame, benchmark: str) -> list[Drawn]:
                 [[np.mean(m[t, : t + 1]) for t in range(len(m))] for m in row.runs["matrix"]]
             )
             n_tasks = per_seed.shape[1]
-            _band(ax, row, np.arange(1, n_tasks + 1), per_seed)
+            _band(ax, row, np.arange(1, n_tasks + 1), per_seed, ACCURACY_LIMITS)
         ax.set_xticks(range(1, n_tasks + 1))
         ax.set_xlabel("tasks learned")
         ax.set_ylabel("mean accuracy on them (%)")
         ax.set_title(title)
     _legend_below(fig, rows, lines=True)
     caption = (
-        "Mean accuracy over the tasks learned so far, after each task (band: one std over seeds)."
+        "Mean accuracy over the tasks learned so far, after each task (band: one std over seeds, "
+        "within 0-100 %)."
     )
     return [Drawn(f"{benchmark}-mean-accuracy", caption, fig)]
 
@@ -381,7 +389,7 @@ def subspaces(runs: pd.DataFrame, benchmark: str) -> list[Drawn]:
         for page, shown in enumerate(pages):
             fig = _subspace_page(recording, kind, shown, cols)
             stem = _page_stem(f"{benchmark}-{kind.replace(' ', '-')}", page, len(pages))
-            caption = SUBSPACE_CAPTIONS[kind] + " (band: one std over seeds)."
+            caption = SUBSPACE_CAPTIONS[kind] + " (band: one std over seeds, cut at 0)."
             if len(pages) > 1:
                 caption += f" Page {page + 1} of {len(pages)}."
             drawn.append(Drawn(stem, caption, fig))
@@ -403,7 +411,7 @@ def _subspace_page(rows: Sequence[Row], kind: str, layers: Sequence[str], cols: 
                 dtype=float,
             )
             if not np.isnan(per_seed).all():
-                _band(ax, row, np.arange(1, n_tasks + 1), per_seed)
+                _band(ax, row, np.arange(1, n_tasks + 1), per_seed, SIZE_LIMITS)
         ax.set_title(f"layer {layer}")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(SUBSPACE_X[kind])
