@@ -32,6 +32,7 @@ from clbench.data import BENCHMARKS, DataOptions, TaskSequence
 from clbench.data.benchmark import to_scenario
 from clbench.errors import ConfigError
 from clbench.evaluation import AccuracyRecorder
+from clbench.machine import cpu_kernels, cpu_model, device_name
 from clbench.memory import kept_bytes
 from clbench.metrics import summarize
 from clbench.models import ModelParams, build_model
@@ -211,12 +212,12 @@ def environment(device: str) -> dict[str, Any]:
     versions = {name: metadata.version(name) for name in ("torch", "torchvision", "avalanche-lib")}
     versions["python"] = platform.python_version()
     versions["numpy"] = np.__version__
-    dev = torch.device(device)
-    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu"
     return {
         "versions": versions,
         "device": device,
-        "device_name": name,
+        "device_name": device_name(torch.device(device)),
+        "cpu": cpu_model(),
+        "cpu_kernels": cpu_kernels(),
         "threads": torch.get_num_threads(),
     }
 

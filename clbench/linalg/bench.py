@@ -24,6 +24,7 @@ from torch import Tensor
 
 from clbench.linalg.basis import energy_rank
 from clbench.linalg.decompose import choose_route, left_singular, principal_angles
+from clbench.machine import device_name
 
 #: Representation shapes (d x n) of docs/methods.md's paper models: AlexNet-5 conv1-3 and fc2
 #: on CIFAR-100, reduced ResNet-18 layers on MiniImageNet.
@@ -193,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --device cuda requested but CUDA is not available", file=sys.stderr)
         return 2
     device = torch.device(args.device)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    name = device_name(device)
     print(
         f"device: {name} | torch threads: {torch.get_num_threads()} | "
         f"numpy BLAS threads: {_blas_threads()} | eps: {THRESHOLD} | repeats: {args.repeats}"
