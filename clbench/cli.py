@@ -8,6 +8,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -404,13 +405,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.extra and not getattr(args, "passes_extra", False):
         parser.error(f"unrecognized arguments: {' '.join(args.extra)}")
     try:
-        return args.handler(args)
+        code = args.handler(args)
+        sys.stdout.flush()  # inside the try: a reader that left shows here, not at exit
+        return code
     except ClbenchError as err:
         print(f"clbench: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("clbench: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of stdout left early (`clbench list | head`)
+        # Point stdout at /dev/null so that flushing it at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # what a shell reports for a process ended by SIGPIPE
 
 
 if __name__ == "__main__":

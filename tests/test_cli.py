@@ -1,5 +1,6 @@
 import argparse
 import json
+import os
 import subprocess
 import sys
 
@@ -195,3 +196,14 @@ def test_a_sweep_logs_one_line_per_run_without_a_terminal(tmp_path):
     assert "\r" not in done.stdout + done.stderr  # no redraw sequences in a log
     lines = (done.stdout + done.stderr).splitlines()
     assert sum(line.startswith("run ") and " done: split-digits__" in line for line in lines) == 2
+
+
+def test_a_reader_that_leaves_early_ends_the_command_quietly():
+    """`clbench list | head -1`: stdout's reader is gone before the listing is written."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    command = [sys.executable, "-m", "clbench.cli", "list", "strategies"]
+    done = subprocess.run(command, stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=300)
+    os.close(write_end)
+    assert done.returncode == 141
+    assert done.stderr == ""
