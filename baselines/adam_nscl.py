@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from avalanche.core import SupervisedPlugin
@@ -56,6 +56,16 @@ class AdamNSCLParams:
     normalize: bool = True
     batchnorm: Literal["freeze", "train"] = "freeze"
     gram_batch_size: int | None = None
+
+    SOURCES: ClassVar[dict[str, str]] = {
+        "svd_thres": "Adam-NSCL's 10-task runs (ShipengWang/Adam-NSCL scripts_svd/adamnscl.sh:8)",
+        "normalize": "the reference's normalised projector (ShipengWang/Adam-NSCL "
+        "optim/adam_svd.py:113-114)",
+        "batchnorm": "clbench's choice: frozen after task 0, as the projection family; the "
+        "reference trains BatchNorm at its own rate under an EWC-style penalty "
+        "(ShipengWang/Adam-NSCL svd_agent/svd_agent.py:36-43)",
+        "gram_batch_size": "the training batch size",
+    }
 
     def __post_init__(self) -> None:
         require(self.svd_thres >= 1, f"adam-nscl.svd_thres={self.svd_thres} must be >= 1")

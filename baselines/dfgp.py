@@ -19,6 +19,7 @@ draws no numbers from the global stream that shuffles the data.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -47,6 +48,18 @@ class DFGPParams(ProjectionParams):
     mixup_weight: float = 0.1
     rho: float = 0.05
     data_step: float = 0.05
+
+    SOURCES: ClassVar[dict[str, str]] = {
+        **ProjectionParams.SOURCES,
+        "threshold": "DFGP's CIFAR-100 threshold (EnnengYang/DFGP main_dfgp_cifar100.py:363)",
+        "threshold_increment": "DFGP keeps one threshold per run (EnnengYang/DFGP "
+        "main_dfgp_cifar100.py:363)",
+        "alpha": "DFGP's CIFAR-100 log (EnnengYang/DFGP logs/CIFAR100/log_20230305_110310.txt:3)",
+        "mixup_weight": "DFGP's CIFAR-100 log (EnnengYang/DFGP "
+        "logs/CIFAR100/log_20230305_110310.txt:3)",
+        "rho": "SAM's default radius, which DFGP keeps (EnnengYang/DFGP flatness_minima.py:5)",
+        "data_step": "DFGP's fixed ascent step (EnnengYang/DFGP main_dfgp_cifar100.py:157)",
+    }
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -15,8 +15,8 @@ lambda < 1.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, fields
+from typing import ClassVar, Literal
 
 import torch
 from avalanche.core import SupervisedPlugin
@@ -31,12 +31,15 @@ from clbench.strategies.projection import (
     BasisMemory,
     GPMMemory,
     GradientProjection,
+    ProjectionParams,
     layer_thresholds,
     projected_layers,
     weight_parameter,
 )
 
 Base = Literal["gpm", "sgp", "trgp"]
+#: The fields of TRGPParams that GPM and SGP share (the rest are TRGP's own).
+TRGP_SHARED = {f.name for f in fields(ProjectionParams)}
 #: The reference's importance coefficient c per base (its scripts' `scale_coff`).
 REFERENCE_COEFFICIENT: dict[str, float] = {"gpm": 5.0, "sgp": 1.5, "trgp": 4.5}
 
@@ -57,6 +60,22 @@ class GPCNSParams(TRGPParams):
     coefficient: float | None = None
     merge_energy: Literal["sigma", "squared"] | None = None
 
+    SOURCES: ClassVar[dict[str, str]] = {
+        **TRGPParams.SOURCES,
+        "batchnorm": "clbench's choice: frozen after task 0 for every base, as GPCNS's GPM and SGP "
+        "scripts (Hifipsysta/GPCNS main_cf100_GPCNS.py:169); its CIFAR-100 TRGP script's "
+        "freezing condition can never hold (main_cf100_TRGP_GPCNS.py:384)",
+        "base": "pick the base method with gpcns.base",
+        "alpha": "SGP's scale_coff, used with base = sgp (sahagobinda/SGP "
+        "ImageClassification/main_sgp_cifar100.py:494)",
+        "coefficient": "unset: the CIFAR-100 script's c for the base, 5 / 1.5 / 4.5 "
+        "(Hifipsysta/GPCNS main_cf100_GPCNS.py:502, main_cf100_SGP_GPCNS.py:592, "
+        "main_cf100_TRGP_GPCNS.py:1179)",
+        "merge_energy": "unset: the reference's rule per base, sigma for gpm and sgp, for trgp "
+        "sigma after task 0 and sigma^2 afterwards (Hifipsysta/GPCNS "
+        "main_cf100_TRGP_GPCNS.py:690-698)",
+    }
+
     def __post_init__(self) -> None:
         super().__post_init__()
         require(self.alpha >= 0, f"gpcns.alpha={self.alpha} must be >= 0")
@@ -64,6 +83,11 @@ class GPCNSParams(TRGPParams):
             self.coefficient is None or self.coefficient >= 0,
             f"gpcns.coefficient={self.coefficient} must be >= 0",
         )
+
+    def unused_fields(self) -> tuple[str, ...]:
+        """The fields the chosen base never reads (protocol cards mark them unused)."""
+        trust = tuple(f.name for f in fields(TRGPParams) if f.name not in TRGP_SHARED)
+        return ("alpha",) * (self.base != "sgp") + trust * (self.base != "trgp")
 
     def importance_coefficient(self) -> float:
         return REFERENCE_COEFFICIENT[self.base] if self.coefficient is None else self.coefficient

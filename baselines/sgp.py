@@ -1,6 +1,7 @@
 """Scaled gradient projection (Saha & Roy, AAAI 2023; docs/methods.md, SGP)."""
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from torch import Tensor, nn
 
@@ -17,6 +18,11 @@ class SGPParams(ProjectionParams):
     The paper trains CIFAR-100 at lr 0.05, which the CIFAR-100 preset sets for SGP."""
 
     alpha: float = 10.0
+
+    SOURCES: ClassVar[dict[str, str]] = {
+        **ProjectionParams.SOURCES,
+        "alpha": "SGP's scale_coff (sahagobinda/SGP ImageClassification/main_sgp_cifar100.py:494)",
+    }
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -8,22 +8,25 @@ trained Q's are kept; `active` chooses whose apply, so evaluating old task j use
 
 Plugin, at the start of every task t >= 1: one backward pass of the current task's loss on
 `trust_samples` of its training samples gives each layer's weight gradient G; for every old task j,
-p_j = ||G S_j S_j^T||_F, and task j is in the trust region when p_j > trust_threshold * ||G||_F;
-the (at most) `max_selected` tasks of the trust region with the largest p_j get scales (t = 1:
-task 0 alone can). W then trains under GPM's projection with the global basis M (the shared
-`GradientProjection`); the Q's of the current task train unprojected, with the protocol's
-learning rate and no weight decay (the family's protocol has none). After each task the memory
-grows by TRGP's rule from representations captured through the plain weights W, as the reference
-(`memory_weights`; `trgp_extend_basis`: old and new directions ranked together, with `>=` where
-the reference's `> r_pre` dropped a column). As everywhere in the family, BatchNorm freezes after
-task 0 (the reference's CIFAR script kept training it: a bug), and gradients are read only where
-they exist (the reference read `weight.grad` in forward, which fails when it is None).
+p_j = ||G S_j S_j^T||_F. The candidates are the `max_selected` old tasks with the largest p_j
+(t = 1: task 0; t = 2 with `task2_selection = "previous"`: task 1 alone, as the PMNIST,
+5-datasets and MiniImageNet scripts), and a candidate gets scales when it lies in the trust
+region, p_j > trust_threshold * ||G||_F. W then trains under GPM's projection with the global
+basis M (the shared `GradientProjection`); the Q's of the current task train unprojected, with the
+protocol's learning rate and no weight decay (the family's protocol has none). After each task the
+memory grows by TRGP's rule from representations captured through the plain weights W, as the
+reference (`memory_weights`; `trgp_extend_basis`: old and new directions ranked together; with
+`ranking = "inclusive"` every selected new direction joins M, with `reference` the first does
+not, as the reference's `> r_pre`). As everywhere in the family, BatchNorm freezes after task 0 by
+default (`batchnorm`; the reference's CIFAR script never freezes it: its condition cannot hold),
+and gradients are read only where they exist (the reference read `weight.grad` in forward, which
+fails when it is None).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from avalanche.core import SupervisedPlugin
@@ -31,6 +34,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from clbench.linalg import trgp_extend_basis
+from clbench.models.paper import BasicBlock
 from clbench.params import require
 from clbench.strategies import StrategyBuild
 from clbench.strategies.projection import (
@@ -46,9 +50,22 @@ from clbench.strategies.task_data import task_loss_backward
 @dataclass
 class TRGPParams(ProjectionParams):
     """TRGP's parameters: GPM's (`ProjectionParams`, same thresholds and samples) plus
-    trust_samples: current-task samples of the trust-region backward pass (125 AlexNet, 500 ResNet);
-    trust_threshold: task j is in the trust region when p_j > trust_threshold * ||G||_F (0.5);
-    max_selected: how many old tasks of the trust region get scales per layer (2);
+    trust_samples: current-task samples of the trust-region backward pass (125 AlexNet, 500 ResNet,
+        300 PMNIST);
+    trust_threshold: task j is in the trust region when p_j > trust_threshold * ||G||_F (0.5;
+        PMNIST 0.2);
+    max_selected: how many old tasks, those of largest p_j, are candidates for scales per layer (2);
+    task2_selection: the candidates at task 2 (counted from 0), when two old tasks exist: `top`,
+        the `max_selected` largest p_j as at every later task (the CIFAR-100 script), or
+        `previous`, task 1 alone (the PMNIST, 5-datasets and MiniImageNet scripts);
+    gating: which layers use their selection: `per_layer`, each its own (the paper's rule), or
+        `first_layer`, the reference's forward: no layer scales unless the network's first layer
+        has a selected task, inside a residual block the second convolution scales only when the
+        block's first does, and shortcut convolutions never scale (LYang-666/TRGP
+        main_pmnist.py:41, main_five_dataset.py:60, 114);
+    ranking: which selected new directions join the global basis M after a task: `inclusive`
+        (all; clbench's default) or `reference` (all but the strongest, the reference's off-by-one
+        `index > r_pre`);
     memory_weights: the weights through which the representations that grow the memory are
         captured after a task: `plain` W, as the reference (default), or `scaled`, the task's
         own scaled weights W~ (with which it was trained and is evaluated)."""
@@ -56,7 +73,30 @@ class TRGPParams(ProjectionParams):
     trust_samples: int = 125
     trust_threshold: float = 0.5
     max_selected: int = 2
+    task2_selection: Literal["top", "previous"] = "top"
+    gating: Literal["per_layer", "first_layer"] = "per_layer"
+    ranking: Literal["inclusive", "reference"] = "inclusive"
     memory_weights: Literal["plain", "scaled"] = "plain"
+
+    SOURCES: ClassVar[dict[str, str]] = {
+        **ProjectionParams.SOURCES,
+        "batchnorm": "clbench's choice: frozen after task 0, as TRGP's 5-datasets and "
+        "MiniImageNet scripts (LYang-666/TRGP main_five_dataset.py:222-223); the CIFAR-100 "
+        "script's freezing condition can never hold (main_cifar100.py:382), so BatchNorm trains "
+        "there on every task (`batchnorm = train`)",
+        "trust_samples": "TRGP's CIFAR-100 script (LYang-666/TRGP main_cifar100.py:636)",
+        "trust_threshold": "TRGP's CIFAR-100, 5-datasets and MiniImageNet scripts "
+        "(LYang-666/TRGP main_cifar100.py:28)",
+        "max_selected": "the reference's top 2 (LYang-666/TRGP main_cifar100.py:702-711)",
+        "task2_selection": "TRGP's CIFAR-100 script (LYang-666/TRGP main_cifar100.py:702-711)",
+        "gating": "clbench's choice: every layer uses its own selection, TRGP's rule as its paper "
+        "states it; the reference's forward scales no layer unless the first has a selected "
+        "task (LYang-666/TRGP main_pmnist.py:41; `gating = first_layer`)",
+        "ranking": "clbench's choice: every selected new direction joins the global basis; the "
+        "reference's `index > r_pre` leaves out the strongest (LYang-666/TRGP main_pmnist.py:291; "
+        "`ranking = reference`)",
+        "memory_weights": "plain weights, as the reference (LYang-666/TRGP main_cifar100.py:439)",
+    }
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -108,6 +148,22 @@ def scaled_weights(model: nn.Module) -> dict[str, TaskScaledWeight]:
     return found
 
 
+def reference_gates(model: nn.Module) -> dict[str, list[str] | None]:
+    """For each projected layer, the layers whose selections must all be non-empty for it to use
+    its own under `gating = "first_layer"`: the network's first projected layer (which gates
+    itself) and, for the second convolution of a residual block, the block's first; None for a
+    shortcut convolution, which never scales."""
+    layers = list(projected_layers(model))
+    gates: dict[str, list[str] | None] = {name: [layers[0]] for name in layers}
+    for block_name, block in model.named_modules():
+        if isinstance(block, BasicBlock):
+            gates[f"{block_name}.conv2"].append(f"{block_name}.conv1")
+            for name in layers:
+                if name.startswith(f"{block_name}.shortcut"):
+                    gates[name] = None
+    return gates
+
+
 class TRGPMemory(GPMMemory):
     """The global basis M (projection) plus every task's selected basis S_t per layer."""
 
@@ -120,7 +176,7 @@ class TRGPMemory(GPMMemory):
         for name, eps in self.thresholds(task, list(representations)).items():
             R = representations[name]
             M = self.bases.get(name, R.new_zeros(R.shape[0], 0))
-            S, M_new = trgp_extend_basis(R, M, eps)
+            S, M_new = trgp_extend_basis(R, M, eps, self.params.ranking == "reference")
             selected[name], self.bases[name] = S.to(R.dtype), M_new.to(R.dtype)
         self.task_bases.append(selected)
 
@@ -155,6 +211,13 @@ class TrustRegionScaling(SupervisedPlugin):
         model.zero_grad()
         return grads
 
+    def candidates(self, norms: dict[int, float]) -> list[int]:
+        """The old tasks considered for scales in one layer, from their projection norms p_j: the
+        `max_selected` largest, or task 1 alone at task 2 under `task2_selection = "previous"`."""
+        if self.task == 2 and self.params.task2_selection == "previous":
+            return [1]
+        return sorted(norms, key=norms.get, reverse=True)[: self.params.max_selected]
+
     def before_training_exp(self, strategy, **kwargs) -> None:
         model = strategy.model
         self.selected = {}
@@ -164,12 +227,19 @@ class TrustRegionScaling(SupervisedPlugin):
                 norms = {
                     j: float(torch.linalg.matrix_norm(G @ (S := bases[name].to(G)) @ S.T))
                     for j, bases in enumerate(self.memory.task_bases)
-                    if bases[name].shape[1] > 0
                 }
                 limit = self.params.trust_threshold * float(torch.linalg.matrix_norm(G))
-                region = sorted((j for j, p in norms.items() if p > limit), key=norms.get)
-                chosen = region[::-1][: self.params.max_selected]
+                chosen = [j for j in self.candidates(norms) if norms[j] > limit]
                 self.selected[name] = sorted(chosen)
+            if self.params.gating == "first_layer":
+                gates = reference_gates(model)
+                self.selected = {
+                    name: chosen
+                    if gates[name] is not None and all(self.selected[g] for g in gates[name])
+                    else []
+                    for name, chosen in self.selected.items()
+                }
+            for name, chosen in self.selected.items():
                 scaled[name].configure(
                     self.task, {j: self.memory.task_bases[j][name] for j in chosen}
                 )

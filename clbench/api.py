@@ -64,7 +64,7 @@ def run(
     `overrides` maps an owner (`protocol`, `model` or the strategy's name) to field values, as
     `--set` does, e.g. `{"protocol": {"epochs": 3}, "ewc": {"ewc_lambda": 10}}`. With
     `results_dir` the result file is written there too."""
-    from clbench.runner import RunSpec
+    from clbench.resolution import RunSpec
     from clbench.runner import run as run_spec
 
     spec = RunSpec(
@@ -74,7 +74,7 @@ def run(
         model=model,
         device=device,
         data_root=str(data_root),
-        overrides={owner: dict(values) for owner, values in (overrides or {}).items()},
+        typed={owner: dict(values) for owner, values in (overrides or {}).items()},
     )
     return run_spec(spec, Path(results_dir) if results_dir is not None else None)
 

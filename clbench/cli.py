@@ -1,5 +1,5 @@
-"""The `clbench` command line: list, run, sweep, report, bench (sweep + report), new-strategy,
-bench-svd, bench-overhead, bench-memory.
+"""The `clbench` command line: list, run, protocol, sweep, report, bench (sweep + report),
+new-strategy, bench-svd, bench-overhead, bench-memory.
 
 Expected errors (bad names or values, missing data) print one line and exit with status 2; no
 traceback.
@@ -8,6 +8,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from dataclasses import fields
@@ -87,7 +88,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     import torch
 
     from clbench.params import overrides_from_assignments
-    from clbench.runner import RunSpec, run
+    from clbench.resolution import RunSpec
+    from clbench.runner import run
 
     if args.threads < 1:
         raise ClbenchError(f"--threads {args.threads}: must be at least 1")
@@ -100,7 +102,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         device=args.device,
         data_root=args.data_root,
         download=not args.no_download,
-        overrides=overrides_from_assignments(args.set),
+        typed=overrides_from_assignments(args.set),
     )
     say = None if args.quiet else (lambda message: print(message, file=sys.stderr, flush=True))
     result = run(spec, Path(args.results), progress=say, checkpoints=args.checkpoints, log=args.log)
@@ -109,6 +111,34 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"{result['name']}: ACC {m['acc']:.2f}  BWT {m['bwt']:+.2f}  "
         f"forgetting {m['forgetting']:.2f} (points)  -> {Path(args.results) / result['name']}.json"
     )
+    return 0
+
+
+def cmd_protocol(args: argparse.Namespace) -> int:
+    from clbench.params import overrides_from_assignments
+    from clbench.protocol_card import card_markdown, card_text, paper_page
+    from clbench.resolution import RunSpec, resolve
+
+    if args.paper_page:
+        sys.stdout.write(paper_page())
+        return 0
+    if not args.benchmark or not args.strategy:
+        raise ClbenchError("clbench protocol needs --benchmark and --strategy (or --paper-page)")
+    spec = RunSpec(
+        benchmark=args.benchmark,
+        strategy=args.strategy,
+        seed=args.seed,
+        model=args.model,
+        typed=overrides_from_assignments(args.set),
+    )
+    resolved = resolve(spec)
+    if args.json:
+        document = {"name": resolved.name, "spec": resolved.config, "card": resolved.card_dicts()}
+        print(json.dumps(document, indent=1))
+    elif args.markdown:
+        sys.stdout.write(card_markdown(resolved))
+    else:
+        sys.stdout.write(card_text(resolved))
     return 0
 
 
@@ -128,9 +158,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _suite_from_arguments(args: argparse.Namespace) -> dict:
-    """The suite named on the command line, with `--strategies`, `--seeds` and `--set` applied
-    (`--set` joins the suite's `overrides`: benchmark-wide for `protocol`, or a strategy's)."""
+def _suite_from_arguments(args: argparse.Namespace) -> tuple[dict, dict]:
+    """The suite named on the command line, with `--strategies` and `--seeds` applied, and what
+    `--set` typed (`{owner: {field: value}}`: benchmark-wide for `protocol`, or a strategy's),
+    which applies to every run over the suite's own settings (`clbench.resolution`)."""
     from clbench.params import coerce, overrides_from_assignments
     from clbench.sweep import load_suite, suite_strategies
 
@@ -139,17 +170,14 @@ def _suite_from_arguments(args: argparse.Namespace) -> dict:
         suite["strategies"] = [name.strip() for name in args.strategies.split(",") if name.strip()]
     if args.seeds:
         suite["seeds"] = coerce(list[int], args.seeds, "--seeds")
-    extra = overrides_from_assignments(args.set)
-    if extra:
-        owners = {"protocol", "model", *suite_strategies(suite)}
-        for owner, values in extra.items():
-            if owner not in owners:
-                raise ClbenchError(
-                    f"--set {owner}.*: unknown owner {owner!r}; valid: {', '.join(sorted(owners))}"
-                )
-            merged = suite.setdefault("overrides", {})
-            merged[owner] = {**merged.get(owner, {}), **values}
-    return suite
+    typed = overrides_from_assignments(args.set)
+    owners = {"protocol", "model", *suite_strategies(suite)}
+    for owner in typed:
+        if owner not in owners:
+            raise ClbenchError(
+                f"--set {owner}.*: unknown owner {owner!r}; valid: {', '.join(sorted(owners))}"
+            )
+    return suite, typed
 
 
 def _dry_run(specs, results: Path, reuse_stale: bool) -> None:
@@ -171,7 +199,14 @@ def _sweep(args: argparse.Namespace):
     from clbench.executors import ExecutorOptions, make_executor
     from clbench.sweep import expand, run_sweep
 
-    specs = expand(_suite_from_arguments(args), data_root=args.data_root, device=args.device)
+    suite, typed = _suite_from_arguments(args)
+    specs = expand(
+        suite,
+        data_root=args.data_root,
+        device=args.device,
+        typed=typed,
+        origin=f"suite {args.suite}",
+    )
     if args.dry_run:
         _dry_run(specs, Path(args.results), args.reuse_stale)
         return None
@@ -354,6 +389,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _log_argument(one)
     one.set_defaults(handler=cmd_run)
+
+    card = commands.add_parser(
+        "protocol",
+        help="print a run's protocol card: every setting with its value and source (no data, "
+        "no training)",
+    )
+    card.add_argument("--benchmark", help="a benchmark name (clbench list)")
+    card.add_argument("--strategy", help="a strategy name (clbench list)")
+    card.add_argument("--seed", type=int, default=0, help="the run's seed (default 0)")
+    card.add_argument("--model", default=None, help="a model name; default: the preset's")
+    card.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="OWNER.FIELD=VALUE",
+        help="override a parameter, as clbench run --set does (repeatable)",
+    )
+    shape = card.add_mutually_exclusive_group()
+    shape.add_argument("--json", action="store_true", help="the card as JSON (as result files)")
+    shape.add_argument("--markdown", action="store_true", help="the card as a Markdown table")
+    shape.add_argument(
+        "--paper-page",
+        action="store_true",
+        help="the Markdown page of every paper benchmark's cards (docs/protocols.md)",
+    )
+    card.set_defaults(handler=cmd_protocol)
 
     sweep = commands.add_parser("sweep", help="run a suite's runs (resumable, parallel)")
     sweep.add_argument("suite", metavar="SUITE", help="a shipped suite's name or a .toml path")

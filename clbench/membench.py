@@ -22,7 +22,8 @@ CHILD = """
 import json, os, sys, threading, time, torch
 torch.set_num_threads(1)
 from clbench.memory import kept_bytes
-from clbench.runner import RunSpec, prepare, resolve
+from clbench.runner import prepare
+from clbench.resolution import RunSpec, resolve
 
 def resident():
     with open("/proc/self/statm") as handle:

@@ -41,7 +41,8 @@ from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
 from clbench.params import overrides_from_assignments
-from clbench.runner import Prepared, RunSpec, prepare, resolve
+from clbench.resolution import RunSpec, resolve
+from clbench.runner import Prepared, prepare
 from clbench.strategies import STRATEGIES
 from clbench.strategies.input_projection import InputProjectedLinear
 from clbench.strategies.projection import GradientProjection, projected_layers

@@ -2,20 +2,21 @@
 GPM family"), as a plugin.
 
 Per task: a fresh optimizer at the base learning rate over exactly the tensors that are trainable
-when training starts; after every epoch the validation loss; an improvement keeps a copy of the
-weights and resets the patience; otherwise the patience drops, and at zero the learning rate is
-divided by `lr_factor` (the task stops once it falls below `lr_min`) and the patience resets. At
-the end of the task the best-validation weights are restored, before any strategy updates its
-memory in `after_training_exp`.
+when training starts; after every epoch the validation loss. Under the `plateau` schedule an
+improvement keeps a copy of the weights and resets the patience; otherwise the patience drops, and
+at zero the learning rate is divided by `lr_factor` (the task stops once it falls below `lr_min`)
+and the patience resets. Under the `fixed` schedule (the PMNIST scripts) the rate stays and every
+task trains `epochs` epochs. At the end of the task, with `restore = "best"`, the best-validation
+weights are restored (with `last`, the last epoch's stay), before any strategy updates its memory
+in `after_training_exp`.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +27,7 @@ from torch.utils.data import Dataset
 from clbench.data.loading import sequential_loader
 from clbench.errors import TrainingDiverged
 from clbench.models import evaluation_mode
-from clbench.params import coerce, require
+from clbench.params import require
 
 
 @dataclass
@@ -42,6 +43,20 @@ class ProtocolParams:
     momentum setting). momentum, weight_decay: of the optimizer (0 in the GPM family).
     evaluate_on: the split the accuracy matrix is measured on, `test` or `validation` (each task's
     held-out share of its training data: for choosing hyperparameters without seeing test data).
+    schedule: `plateau` (lr divided after `patience` epochs without a better validation loss, the
+    task stopped below `lr_min`) or `fixed` (the lr stays, every task trains `epochs` epochs: the
+    PMNIST scripts of GPM, TRGP and DFGP).
+    restore: at a task's end, `best` restores the weights of the best validation loss, `last`
+    keeps the last epoch's (the PMNIST scripts).
+    validation_split: `random` (seeded) or `first` (the first pc_valid share in stored order, the
+    PMNIST loaders); `clbench.data.benchmark.split_validation`.
+    eval_passes: each test accuracy is the mean over this many passes over the shuffled test set
+    (with batch-statistics BatchNorm, passes differ: TRGP averages 10 on CIFAR-100, 5 on
+    5-datasets and MiniImageNet).
+    data_order: how the seed draws a task's content where the benchmark draws it (MiniImageNet's
+    classes, PMNIST's permutations): `reference`, as the authors' loaders, or `torch`.
+    head_weight_decay: the weight decay of the task heads (None: `weight_decay`; Adam-NSCL's
+    reference gives them none).
     """
 
     epochs: int = 200
@@ -56,9 +71,33 @@ class ProtocolParams:
     momentum: float = 0.0
     weight_decay: float = 0.0
     evaluate_on: Literal["test", "validation"] = "test"
+    schedule: Literal["plateau", "fixed"] = "plateau"
+    restore: Literal["best", "last"] = "best"
+    validation_split: Literal["random", "first"] = "random"
+    eval_passes: int = 1
+    data_order: Literal["reference", "torch"] = "reference"
+    head_weight_decay: float | None = None
+
+    SOURCES: ClassVar[dict[str, str]] = {
+        **dict.fromkeys(
+            ("optimizer", "momentum", "weight_decay"),
+            "plain SGD, as the GPM family's scripts (sahagobinda/GPM main_cifar100.py:325)",
+        ),
+        "evaluate_on": "the test split, where every reference script measures its accuracy matrix",
+        "schedule": "the GPM family's validation schedule "
+        "(sahagobinda/GPM main_cifar100.py:339-353)",
+        "restore": "the best validation loss's weights, as the GPM family's image scripts "
+        "(sahagobinda/GPM main_cifar100.py:355, 401)",
+        "validation_split": "a seeded random share, as the GPM family's image loaders "
+        "(sahagobinda/GPM dataloader/cifar100.py:70), drawn by clbench with torch",
+        "eval_passes": "one pass, as GPM, SGP, DFGP and NESS "
+        "(sahagobinda/GPM main_cifar100.py:414)",
+        "data_order": "as the authors' loaders draw a task's content, where a benchmark draws it",
+        "head_weight_decay": "unset: the heads decay as every other tensor",
+    }
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "eval_batch_size", "patience"):
+        for name in ("epochs", "batch_size", "eval_batch_size", "patience", "eval_passes"):
             value = getattr(self, name)
             require(value >= 1, f"protocol.{name}={value} must be a whole number >= 1")
         require(self.lr > 0, f"protocol.lr={self.lr} must be > 0")
@@ -67,6 +106,10 @@ class ProtocolParams:
         require(0 <= self.pc_valid < 1, f"protocol.pc_valid={self.pc_valid} must lie in [0, 1)")
         require(0 <= self.momentum < 1, f"protocol.momentum={self.momentum} must lie in [0, 1)")
         require(self.weight_decay >= 0, f"protocol.weight_decay={self.weight_decay} must be >= 0")
+        require(
+            self.head_weight_decay is None or self.head_weight_decay >= 0,
+            f"protocol.head_weight_decay={self.head_weight_decay} must be >= 0 (or none)",
+        )
         require(
             self.evaluate_on == "test" or self.pc_valid > 0,
             "protocol.evaluate_on=validation needs a validation split; set protocol.pc_valid > 0",
@@ -91,52 +134,26 @@ def effective_step(protocol: ProtocolParams) -> float:
     return rounded(protocol.lr / (1 - protocol.momentum))
 
 
-def protocol_values(
-    shared: Sequence[Mapping[str, Any]], own: Sequence[Mapping[str, Any]], strategy: str
-) -> dict[str, Any]:
-    """The protocol fields of one run from its levels, each list lowest first (shipped preset,
-    suite, command line).
-
-    The benchmark-wide levels (`shared`) are applied first, then the strategy's own (`own`, the
-    `strategy_protocol.<name>` tables and `--set <name>.protocol.FIELD`): a strategy's own setting
-    wins over a benchmark-wide one at every level, so a suite that changes the shared lr cannot
-    silently pair it with a strategy's own momentum. In the strategy's own levels,
-    `lr_scale = x` sets lr and lr_min to x times the benchmark-wide ones, so that the whole
-    schedule runs at the same effective step (NESS's momentum 0.9 with lr_scale 0.1, whatever
-    the shared lr); a later `lr` or `lr_scale` replaces an earlier one. `reason` states why a
-    paper's setting changes the effective step and is not a protocol field.
-    """
-    values: dict[str, Any] = {}
-    for level in shared:
-        values.update(level)
-    mine: dict[str, Any] = {}
-    for level in own:
-        for key, value in level.items():
-            if key in ("lr", "lr_scale"):
-                mine.pop("lr", None)
-                mine.pop("lr_scale", None)
-            mine[key] = value
-    mine.pop("reason", None)
-    if "lr_scale" in mine:
-        scale = coerce(float, mine.pop("lr_scale"), f"{strategy}.protocol.lr_scale")
-        require(scale > 0, f"{strategy}.protocol.lr_scale={scale} must be > 0")
-        for name in ("lr", "lr_min"):
-            base = coerce(
-                float, values.get(name, getattr(ProtocolParams, name)), f"protocol.{name}"
-            )
-            mine.setdefault(name, rounded(scale * base))
-    return {**values, **mine}
-
-
 def make_optimizer(
-    params: ProtocolParams, trainable: list, lr: float, decayed_elsewhere: list | None = None
+    params: ProtocolParams,
+    trainable: list,
+    lr: float,
+    decayed_elsewhere: list | None = None,
+    heads: list | None = None,
 ) -> torch.optim.Optimizer:
-    """A fresh optimizer of the protocol's kind over `trainable` at `lr`; the tensors in
-    `decayed_elsewhere` (whose strategy applies the weight decay itself) get none from it."""
+    """A fresh optimizer of the protocol's kind over `trainable` at `lr`: the tensors in
+    `decayed_elsewhere` (whose strategy applies the weight decay itself) get none from it, the
+    task heads' tensors (`heads`) get `head_weight_decay` where it is set."""
     exempt = {id(p) for p in decayed_elsewhere or []}
-    groups = [{"params": [p for p in trainable if id(p) not in exempt]}]
-    if exempt:
-        groups.append({"params": [p for p in trainable if id(p) in exempt], "weight_decay": 0.0})
+    head_ids = {id(p) for p in heads or []} if params.head_weight_decay is not None else set()
+    groups = [
+        {"params": [p for p in trainable if id(p) not in exempt | head_ids]},
+        {
+            "params": [p for p in trainable if id(p) in head_ids - exempt],
+            "weight_decay": params.head_weight_decay,
+        },
+        {"params": [p for p in trainable if id(p) in exempt], "weight_decay": 0.0},
+    ]
     groups = [g for g in groups if g["params"]]
     if params.optimizer == "adam":
         return torch.optim.Adam(groups, lr=lr, weight_decay=params.weight_decay)
@@ -146,7 +163,7 @@ def make_optimizer(
 
 
 class ValidationSchedule(SupervisedPlugin):
-    """GPM's per-task schedule with early stopping on validation loss (see module docstring)."""
+    """The per-task schedule, early stop and restore of the protocol (module docstring)."""
 
     def __init__(self, params: ProtocolParams) -> None:
         super().__init__()
@@ -189,7 +206,10 @@ class ValidationSchedule(SupervisedPlugin):
             if hasattr(plugin, "decays_itself")
             for tensor in plugin.decays_itself(self.params.weight_decay)
         ]
-        strategy.optimizer = make_optimizer(self.params, trainable, self.lr, decayed_elsewhere)
+        heads = [p for name, p in strategy.model.named_parameters() if name.startswith("heads.")]
+        strategy.optimizer = make_optimizer(
+            self.params, trainable, self.lr, decayed_elsewhere, heads
+        )
 
     def before_backward(self, strategy, **kwargs) -> None:
         loss = strategy.loss.item()  # one read of the scalar; cheaper than a tensor isfinite
@@ -207,9 +227,10 @@ class ValidationSchedule(SupervisedPlugin):
         stop = False
         if loss < self.best_loss:
             self.best_loss = loss
-            self.best_state = copy.deepcopy(strategy.model.state_dict())
+            if self.params.restore == "best":
+                self.best_state = copy.deepcopy(strategy.model.state_dict())
             self.patience = self.params.patience
-        else:
+        elif self.params.schedule == "plateau":
             self.patience -= 1
             if self.patience <= 0:
                 self.lr /= self.params.lr_factor
@@ -219,7 +240,7 @@ class ValidationSchedule(SupervisedPlugin):
                     group["lr"] = self.lr
         if stop:
             strategy.stop_training()
-        if stop or self.epochs_run == self.params.epochs:
+        if (stop or self.epochs_run == self.params.epochs) and self.params.restore == "best":
             strategy.model.load_state_dict(self.best_state)
 
 

@@ -1,25 +1,22 @@
 """One run: a run spec in, one result file out.
 
-The runner resolves the spec's parameters (dataclass defaults < benchmark preset < overrides; a
-strategy's own protocol settings win over benchmark-wide ones at every level, `resolve`),
-builds the benchmark, model and strategy, trains task by task on an Avalanche `SupervisedTemplate`,
-evaluates every task after every task to fill the accuracy matrix R[t][j], and writes the result.
+The runner resolves the spec (`clbench.resolution`: every setting and its source, the protocol
+card), builds the benchmark, model and strategy, trains task by task on an Avalanche
+`SupervisedTemplate`, evaluates every task after every task to fill the accuracy matrix R[t][j],
+and writes the result with its protocol card.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import platform
 import random
 import time
-import tomllib
 import warnings
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import metadata, resources
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -35,131 +32,15 @@ from clbench.evaluation import AccuracyRecorder
 from clbench.machine import cpu_kernels, cpu_model, device_name
 from clbench.memory import kept_bytes
 from clbench.metrics import summarize
-from clbench.models import ModelParams, build_model
-from clbench.params import build_params, params_as_dict
+from clbench.models import build_model
 from clbench.progress import EpochBar
-from clbench.protocol import ProtocolParams, ValidationSchedule, protocol_values
+from clbench.protocol import ProtocolParams, ValidationSchedule
 from clbench.provenance import code_provenance
+from clbench.resolution import ResolvedRun, RunSpec, resolve
 from clbench.store import RESULT_FORMAT, ensure_writable, write_json_atomic
 from clbench.strategies import STRATEGIES, StrategyBuild
 from clbench.template import HarnessTemplate
 from clbench.training_log import TrainingLog, check_log_kinds, training_logs
-
-FALLBACK_MODEL = "mlp"
-
-
-@dataclass
-class RunSpec:
-    """What to run. `overrides` maps an owner (`protocol`, `model` or the strategy's name) to field
-    values, as text from the command line or typed values from a suite file."""
-
-    benchmark: str
-    strategy: str
-    seed: int = 0
-    model: str | None = None
-    device: str = "cpu"
-    data_root: str = "data"
-    download: bool = True
-    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-@dataclass
-class ResolvedRun:
-    """A spec with every parameter filled in; its `config` names the run's result."""
-
-    spec: RunSpec
-    model: str
-    protocol: ProtocolParams
-    model_params: ModelParams
-    strategy_params: Any
-
-    @property
-    def config(self) -> dict[str, Any]:
-        """Everything that determines the numbers (not where the data lives)."""
-        return {
-            "benchmark": self.spec.benchmark,
-            "strategy": self.spec.strategy,
-            "model": self.model,
-            "seed": self.spec.seed,
-            "device": self.spec.device,
-            "protocol": params_as_dict(self.protocol),
-            "model_params": params_as_dict(self.model_params),
-            "strategy_params": params_as_dict(self.strategy_params),
-        }
-
-    @property
-    def name(self) -> str:
-        """Stable file stem: readable prefix plus a digest of the full configuration."""
-        digest = hashlib.sha256(json.dumps(self.config, sort_keys=True).encode()).hexdigest()[:10]
-        return f"{self.spec.benchmark}__{self.spec.strategy}__seed{self.spec.seed}__{digest}"
-
-
-def load_presets() -> dict[str, Any]:
-    """The per-benchmark presets shipped with the package."""
-    text = resources.files("clbench").joinpath("presets/benchmarks.toml").read_text()
-    return tomllib.loads(text)
-
-
-OWN_PROTOCOL_PREFIX = "protocol."
-
-
-def split_own_protocol(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A strategy owner's overrides, split into its own protocol fields (`protocol.FIELD`, e.g.
-    `--set ness.protocol.lr=0.01`) and its parameters."""
-    own = {
-        k.removeprefix(OWN_PROTOCOL_PREFIX): v
-        for k, v in values.items()
-        if k.startswith(OWN_PROTOCOL_PREFIX)
-    }
-    params = {k: v for k, v in values.items() if not k.startswith(OWN_PROTOCOL_PREFIX)}
-    return own, params
-
-
-def resolve(spec: RunSpec) -> ResolvedRun:
-    """Check every name and value of `spec` and fill in the parameters.
-
-    The protocol comes from `protocol_values` (benchmark-wide levels, then the strategy's own),
-    and then passes through the strategy's `training_protocol(protocol)` where its parameter
-    dataclass defines one (a check, as the projection family's, or a change, as NESS's SAM)."""
-    BENCHMARKS.get(spec.benchmark)
-    strategy = STRATEGIES.get(spec.strategy)
-    preset = load_presets().get(spec.benchmark, {})
-    valid_owners = {"protocol", "model", spec.strategy}
-    for owner in spec.overrides:
-        if owner not in valid_owners:
-            raise ConfigError(
-                f"--set {owner}.*: unknown owner {owner!r}; "
-                f"valid: {', '.join(sorted(valid_owners))}"
-            )
-    if spec.device not in ("cpu", "cuda") and not spec.device.startswith("cuda:"):
-        raise ConfigError(f"device {spec.device!r} is not valid; use cpu, cuda or cuda:N")
-    if spec.device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {spec.device!r} requested but CUDA is not available; use cpu")
-
-    own_overrides, param_overrides = split_own_protocol(spec.overrides.get(spec.strategy, {}))
-    strategy_presets = preset.get("strategies", {}).get(spec.strategy, {})
-    protocol = build_params(
-        ProtocolParams,
-        protocol_values(
-            shared=[preset.get("protocol", {}), spec.overrides.get("protocol", {})],
-            own=[preset.get("strategy_protocol", {}).get(spec.strategy, {}), own_overrides],
-            strategy=spec.strategy,
-        ),
-        "protocol",
-    )
-    strategy_params = build_params(
-        strategy.params_type, {**strategy_presets, **param_overrides}, spec.strategy
-    )
-    training_protocol = getattr(strategy_params, "training_protocol", None)
-    if training_protocol is not None:
-        protocol = training_protocol(protocol)
-    return ResolvedRun(
-        spec=spec,
-        model=spec.model or preset.get("model", FALLBACK_MODEL),
-        protocol=protocol,
-        model_params=build_params(ModelParams, spec.overrides.get("model", {}), "model"),
-        strategy_params=strategy_params,
-    )
 
 
 def strategy_module(name: str) -> str | None:
@@ -255,7 +136,12 @@ def prepare(
     spec = resolved.spec
     protocol = resolved.protocol
     seed_everything(spec.seed)
-    options = DataOptions(root=Path(spec.data_root), download=spec.download, seed=spec.seed)
+    options = DataOptions(
+        root=Path(spec.data_root),
+        download=spec.download,
+        seed=spec.seed,
+        order=protocol.data_order,
+    )
     sequence = BENCHMARKS.get(spec.benchmark).build(options)
     n_tasks = len(sequence.tasks)
     model = build_model(
@@ -267,7 +153,13 @@ def prepare(
     )
     built = STRATEGIES.get(spec.strategy).build(model, resolved.strategy_params)
     model = built.model or model
-    scenario = to_scenario(sequence, protocol.pc_valid, spec.seed, cumulative=built.cumulative)
+    scenario = to_scenario(
+        sequence,
+        protocol.pc_valid,
+        spec.seed,
+        cumulative=built.cumulative,
+        validation_split=protocol.validation_split,
+    )
     schedule = ValidationSchedule(protocol)
     recorder = AccuracyRecorder()
     extras: list = [EpochBar(protocol.epochs, n_tasks)] if show_epochs else []
@@ -307,6 +199,18 @@ def _evaluated_stream(prepared: Prepared) -> Any:
     return prepared.scenario.valid_stream
 
 
+def evaluate(
+    template: HarnessTemplate, recorder: AccuracyRecorder, stream: Any, n_tasks: int, passes: int
+) -> list[float]:
+    """Accuracy (percent) on every task of `stream`, the mean over `passes` passes over its
+    shuffled batches (`protocol.eval_passes`; with batch-statistics BatchNorm, passes differ)."""
+    totals = [0.0] * n_tasks
+    for _ in range(passes):
+        template.eval(stream, shuffle=True)
+        totals = [t + a for t, a in zip(totals, recorder.accuracies(n_tasks), strict=True)]
+    return [round(100 * total / passes, 10) for total in totals]
+
+
 def train_sequence(
     prepared: Prepared, say: Callable[[str], None], checkpoint_dir: Path | None
 ) -> tuple[list[list[float]], list[dict[str, Any]]]:
@@ -314,6 +218,7 @@ def train_sequence(
     task. With `checkpoint_dir`, the model is saved there after every task."""
     evaluated_stream = _evaluated_stream(prepared)
     split = "test" if evaluated_stream is prepared.scenario.test_stream else "valid"
+    passes = prepared.resolved.protocol.eval_passes
     schedule, recorder, template = prepared.schedule, prepared.recorder, prepared.template
     built, n_tasks = prepared.built, prepared.n_tasks
     matrix: list[list[float]] = []
@@ -324,8 +229,7 @@ def train_sequence(
         prepared.train_task(t)
         trained = time.perf_counter()
         previous, weights = weights, layer_weights(template.model)
-        template.eval(evaluated_stream, shuffle=True)
-        matrix.append([round(100 * accuracy, 10) for accuracy in recorder.accuracies(n_tasks)])
+        matrix.append(evaluate(template, recorder, evaluated_stream, n_tasks, passes))
         if prepared.training_log is not None:
             prepared.training_log.log_evaluation(matrix[-1], t + 1, split)
         record = {
@@ -396,6 +300,7 @@ def run(
         "format": RESULT_FORMAT,
         "name": resolved.name,
         "spec": {**resolved.config, "data_root": spec.data_root},
+        "card": resolved.card_dicts(),
         "accuracy_matrix": matrix,
         "metrics": summarize(matrix),
         "tasks": tasks,

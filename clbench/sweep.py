@@ -6,7 +6,8 @@ benchmark, shaped like `clbench/presets/benchmarks.toml`: `protocol`, `strategie
 an optional `grid` (`{"owner.field" = [values]}`); every grid entry multiplies the runs of the
 strategy it names (or of all, for `protocol` and `model`). Precedence: shipped preset < suite preset
 < suite overrides < grid point, first for the benchmark-wide protocol, then for each strategy's own
-protocol settings, which win over benchmark-wide ones (`protocol_values`).
+protocol settings, which win over benchmark-wide ones; what the user types (`--set`) applies over
+all of them (`clbench.resolution`).
 
 A run whose valid result file exists, made by the current code (`clbench.provenance`), is skipped,
 so an interrupted sweep (even one killed with SIGKILL) resumes where it stopped: result files are
@@ -35,7 +36,8 @@ from clbench.executors import Executor
 from clbench.executors.local import LocalExecutor
 from clbench.params import parse_assignment
 from clbench.provenance import current_code_digest, harness_digest
-from clbench.runner import OWN_PROTOCOL_PREFIX, RunSpec, resolve, strategy_module
+from clbench.resolution import OWN_PROTOCOL_PREFIX, RunSpec, resolve
+from clbench.runner import strategy_module
 from clbench.store import ensure_writable, read_result
 from clbench.strategies import STRATEGIES
 
@@ -106,10 +108,19 @@ def suite_strategies(suite: dict[str, Any]) -> list[str]:
     return [name for name, _ in STRATEGIES.items()] if chosen == "all" else list(chosen)
 
 
-def expand(suite: dict[str, Any], data_root: str = "data", device: str = "cpu") -> list[RunSpec]:
-    """Run specs of a suite (`suite_strategies` x benchmarks x grid points x seeds)."""
+def expand(
+    suite: dict[str, Any],
+    data_root: str = "data",
+    device: str = "cpu",
+    typed: dict[str, dict[str, Any]] | None = None,
+    origin: str = "suite",
+) -> list[RunSpec]:
+    """Run specs of a suite (`suite_strategies` x benchmarks x grid points x seeds). `typed`: what
+    the user typed (`--set`), given to every run it applies to; `origin` names the suite in
+    protocol cards."""
     strategies = suite_strategies(suite)
     overrides = suite.get("overrides", {})
+    typed = typed or {}
     grid = [
         (parse_assignment(f"{key}=")[:2], values) for key, values in suite.get("grid", {}).items()
     ]
@@ -118,6 +129,7 @@ def expand(suite: dict[str, Any], data_root: str = "data", device: str = "cpu") 
         for strategy in strategies:
             owners = ("protocol", "model", strategy)
             axes = [(key, values) for key, values in grid if key[0] in owners]
+            mine = {owner: dict(values) for owner, values in typed.items() if owner in owners}
             for combination in itertools.product(*(values for _, values in axes)):
                 chosen = _suite_preset(suite, benchmark, strategy)
                 for owner, values in overrides.items():
@@ -133,6 +145,8 @@ def expand(suite: dict[str, Any], data_root: str = "data", device: str = "cpu") 
                         device=device,
                         data_root=data_root,
                         overrides=chosen,
+                        typed=mine,
+                        origin=origin,
                     )
                     for seed in suite.get("seeds", [0])
                 ]

@@ -2,7 +2,8 @@
 
 from avalanche.core import SupervisedPlugin
 
-from clbench.runner import RunSpec, run
+from clbench.resolution import RunSpec
+from clbench.runner import run
 from clbench.strategies import STRATEGIES, StrategyBuild, register_strategy
 
 

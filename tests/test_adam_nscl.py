@@ -10,7 +10,8 @@ import torch
 from baselines.adam_nscl import AdamNSCLParams, NullSpaceSteps
 from clbench.linalg import adam_nscl_null_space
 from clbench.models import ModelParams, build_model
-from clbench.runner import RunSpec, resolve, run
+from clbench.resolution import RunSpec, resolve
+from clbench.runner import run
 from clbench.strategies.projection import projected_layers
 
 F64 = torch.float64

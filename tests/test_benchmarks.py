@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from ondisk import (
@@ -12,7 +13,8 @@ from ondisk import (
 )
 
 from clbench.data import BENCHMARKS, DataOptions
-from clbench.data.benchmark import split_validation, to_scenario
+from clbench.data.benchmark import pixel_permutations, split_validation, to_scenario
+from clbench.data.paper import miniimagenet_classes
 from clbench.errors import MissingDataError
 
 
@@ -61,8 +63,33 @@ def test_permutations_differ_per_task_and_follow_the_seed():
     assert not torch.equal(x0, x1)
     # same pixels, other order: the per-image sorted values agree
     assert torch.equal(x0.sort(1).values, x1.sort(1).values)
-    assert not torch.equal(a.tasks[0].x_train, b.tasks[0].x_train)
+    assert any(not torch.equal(p.x_train, q.x_train) for p, q in zip(a.tasks, b.tasks, strict=True))
     assert torch.equal(a.tasks[3].x_train, build("pmnist5k", seed=0).tasks[3].x_train)
+
+
+@pytest.mark.parametrize("seed", [0, 2, 7])
+def test_reference_permutations_are_those_of_the_pmnist_loaders(seed):
+    """GPM's PMNIST loader: the task seeds 0..9 shuffled by scikit-learn with the run's seed, the
+    pixels of task i with seed task_seed * 100 + i (sahagobinda/GPM dataloader/pmnist.py:16-43)."""
+    from sklearn.utils import shuffle
+
+    task_seeds = shuffle(np.arange(10), random_state=seed)
+    expected = [shuffle(np.arange(784), random_state=r * 100 + i) for i, r in enumerate(task_seeds)]
+    found = pixel_permutations(784, 10, seed, "reference")
+    assert [p.tolist() for p in found] == [e.tolist() for e in expected]
+    torch_order = pixel_permutations(784, 10, seed, "torch")
+    generator = torch.Generator().manual_seed(seed)
+    assert all(torch.equal(p, torch.randperm(784, generator=generator)) for p in torch_order)
+
+
+def test_reference_miniimagenet_classes_give_the_papers_first_task_with_seed_37():
+    """With the papers' seed 37 the reference loaders' first task holds classes 61, 49, 86, 78,
+    5 (LYang-666/TRGP main_mini_dataset.py:350 checks that name); every class once."""
+    groups = miniimagenet_classes(37, "reference")
+    assert groups[0] == [61, 49, 86, 78, 5] and groups[1] == [91, 81, 82, 89, 18]
+    assert sorted(c for g in groups for c in g) == list(range(100))
+    assert len(groups) == 20 and all(len(g) == 5 for g in groups)
+    assert miniimagenet_classes(37, "torch")[0] != groups[0]
 
 
 def test_scenario_streams_carry_task_labels_and_a_disjoint_validation_split():
@@ -159,3 +186,18 @@ def test_missing_paper_data_is_one_clear_error(tmp_path, name, expected):
         build(name, tmp_path)
     message = str(caught.value)
     assert "\n" not in message and str(tmp_path / expected) in message
+
+
+def test_the_first_validation_split_is_the_head_of_the_training_set_in_order():
+    """The PMNIST loaders' split: the first int(pc_valid n) samples validate, unshuffled, and the
+    seed plays no part."""
+    train, valid = split_validation(25, 0.1, seed=3, rule="first")
+    assert valid.tolist() == [0, 1] and train.tolist() == list(range(2, 25))
+    assert torch.equal(split_validation(25, 0.1, seed=9, rule="first")[0], train)
+    sequence = build("pmnist5k")
+    scenario = to_scenario(sequence, 0.1, 0, validation_split="first")
+    x_valid, y_valid, _ = scenario.valid_stream[2].dataset[0]
+    task = sequence.tasks[2]
+    assert int(y_valid) == int(task.y_train[0])
+    expected = ((task.x_train[0].float() / 255) - 0.1307) / 0.3081
+    torch.testing.assert_close(x_valid, expected)

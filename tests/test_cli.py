@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from clbench.cli import build_parser, main
+from clbench.resolution import TYPED
 
 
 def test_missing_paper_data_exits_nonzero_with_one_line_and_no_traceback(tmp_path):
@@ -121,6 +122,30 @@ def test_run_with_overrides_writes_a_result(tmp_path, capsys):
     assert result["spec"]["strategy_params"]["ewc_lambda"] == 10.0
     assert result["spec"]["protocol"]["epochs"] == 2 and result["spec"]["seed"] == 1
     assert f"-> {path}" in capsys.readouterr().out
+    card = {line["setting"]: line for line in result["card"]}
+    assert card["ewc.ewc_lambda"] == {"setting": "ewc.ewc_lambda", "value": 10.0, "source": TYPED}
+    assert card["protocol.epochs"]["source"] == TYPED
+
+
+def test_protocol_prints_the_card_without_data_or_training(tmp_path, capsys):
+    argv = ["protocol", "--benchmark", "miniimagenet-20", "--strategy", "trgp"]
+    assert main(argv + ["--set", "protocol.epochs=3"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("protocol card: trgp on miniimagenet-20, seed 0")
+    line = next(row for row in text.splitlines() if "protocol.eval_passes" in row)
+    assert line.split()[1:] == ["5", "LYang-666/TRGP", "main_mini_dataset.py:824-828"]
+    epochs = next(row for row in text.splitlines() if "protocol.epochs" in row)
+    assert epochs.split()[1] == "3" and epochs.endswith(TYPED)
+    assert main(argv + ["--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    card = {line["setting"]: line["value"] for line in document["card"]}
+    assert card["protocol.epochs"] == 200 and document["spec"]["protocol"]["epochs"] == 200
+    assert main(argv + ["--markdown"]) == 0
+    assert "| `trgp.trust_samples` | `500` |" in capsys.readouterr().out
+    assert main(["protocol", "--benchmark", "pmnist"]) == 2
+    assert "needs --benchmark and --strategy" in capsys.readouterr().err
+    assert main(argv + ["--set", "trgp.nope=1"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
 
 
 def test_bench_svd_options_pass_through_the_cli(capsys):
@@ -159,7 +184,7 @@ def test_run_threads_are_set_and_recorded(tmp_path, capsys):
     assert "--threads 0: must be at least 1" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["run", "sweep", "bench", "list"])
+@pytest.mark.parametrize("command", ["run", "sweep", "bench", "list", "protocol"])
 def test_help_documents_every_option(command, capsys):
     parser = build_parser()
     (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]

@@ -6,7 +6,8 @@ from pathlib import Path
 import pandas as pd
 
 from clbench.data import BENCHMARKS
-from clbench.runner import RunSpec, run
+from clbench.resolution import RunSpec
+from clbench.runner import run
 from clbench.strategies import STRATEGIES
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "extending.md"

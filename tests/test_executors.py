@@ -12,7 +12,7 @@ import pytest
 
 from clbench.errors import ClbenchError, ConfigError
 from clbench.executors import ExecutorOptions, make_executor
-from clbench.runner import RunSpec, resolve
+from clbench.resolution import RunSpec, resolve
 from clbench.store import read_result
 from clbench.sweep import expand, load_suite, run_sweep, sweep_lock
 

@@ -18,7 +18,8 @@ from clbench.api import StrategyBuild, register_benchmark, task_from_arrays, tas
 from clbench.cli import main
 from clbench.data import BENCHMARKS
 from clbench.errors import ConfigError
-from clbench.runner import RunSpec, run
+from clbench.resolution import RunSpec
+from clbench.runner import run
 from clbench.scaffold import new_strategy
 from clbench.strategies.api import strategy_from_factory
 

@@ -11,7 +11,8 @@ from avalanche.core import SupervisedPlugin
 from baselines.dfgp import DFGPParams, FlatnessAscent
 from baselines.trgp import scaled_weights
 from clbench.models import ModelParams, build_model
-from clbench.runner import RunSpec, run
+from clbench.resolution import RunSpec
+from clbench.runner import run
 from clbench.strategies import STRATEGIES, StrategyBuild, register_strategy
 from clbench.strategies.projection import GradientProjection
 

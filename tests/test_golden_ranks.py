@@ -17,7 +17,7 @@ from baselines.sgp import SGPMemory, SGPParams
 from baselines.trgp import TRGPMemory, TRGPParams
 from clbench.linalg import capture_representations, gpm_sample_caps
 from clbench.models import ModelParams, build_model
-from clbench.runner import load_presets
+from clbench.resolution import load_presets
 from clbench.strategies.projection import GPMMemory, ProjectionParams, projected_layers
 
 SETTINGS = {  # model, benchmark preset, task-head count

@@ -14,7 +14,8 @@ from clbench.data import BENCHMARKS, DataOptions
 from clbench.data.benchmark import split_validation
 from clbench.errors import ConfigError
 from clbench.params import build_params
-from clbench.runner import RunSpec, run
+from clbench.resolution import RunSpec
+from clbench.runner import run
 from clbench.strategies import STRATEGIES, StrategyBuild, register_strategy
 
 

@@ -5,6 +5,7 @@ import csv
 import importlib.util
 import json
 import struct
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,8 @@ import clbench.protocol
 from clbench.cli import main
 from clbench.errors import ConfigError
 from clbench.executors import ExecutorOptions, make_executor
-from clbench.runner import RunSpec, prepare, resolve, run
+from clbench.resolution import RunSpec, resolve
+from clbench.runner import prepare, run
 from clbench.strategies import STRATEGIES, StrategyBuild, register_strategy
 from clbench.sweep import run_sweep
 from clbench.training_log import TrainingLog, check_log_kinds
@@ -59,10 +61,20 @@ def offline_wandb(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_SILENT", "true")
 
 
-def wandb_records(path: Path) -> list:
-    """The records of a `.wandb` file: after a 7-byte header, LevelDB's log format (32 KiB
-    blocks of chunks, each with a 7-byte header: checksum, length, type; a record is a FULL
-    chunk or FIRST, MIDDLE... LAST)."""
+def wandb_records(path: Path, timeout: float = 60.0) -> list:
+    """The records of a `.wandb` file, once wandb's service (a process of its own, which writes
+    after the run has returned) has written the run's exit record: after a 7-byte header,
+    LevelDB's log format (32 KiB blocks of chunks, each with a 7-byte header: checksum, length,
+    type; a record is a FULL chunk or FIRST, MIDDLE... LAST)."""
+    deadline = time.monotonic() + timeout
+    records = _parsed_records(path)
+    while not (records and records[-1].HasField("exit")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        records = _parsed_records(path)
+    return records
+
+
+def _parsed_records(path: Path) -> list:
     from wandb.proto import wandb_internal_pb2
 
     data, records, pending, pos = path.read_bytes(), [], b"", 7

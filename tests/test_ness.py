@@ -12,7 +12,8 @@ from clbench.data import BENCHMARKS, DataOptions
 from clbench.data.benchmark import to_scenario
 from clbench.linalg import capture_representations
 from clbench.models import ModelParams, build_model
-from clbench.runner import RunSpec, layer_weights, load_presets, run
+from clbench.resolution import NOTE_KEYS, RunSpec, load_presets
+from clbench.runner import layer_weights, run
 from clbench.strategies import STRATEGIES, StrategyBuild, register_strategy
 from clbench.strategies.adapters import adapter_of, add_adapter, merge_adapters
 from clbench.strategies.ness import (
@@ -250,6 +251,7 @@ def ness_run_traced(route: str, benchmark: str = "split-digits", protocol=None):
     try:
         # NESS's own protocol of the preset (momentum 0.9, weight decay 1e-4, lr_scale 0.1)
         own = load_presets()[benchmark]["strategy_protocol"]["ness"]
+        own = {k: v for k, v in own.items() if k not in NOTE_KEYS}
         overrides = {
             "protocol": protocol or {"epochs": "2"},
             "test-ness-route": {"route": route, **{f"protocol.{k}": v for k, v in own.items()}},

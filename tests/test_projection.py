@@ -13,7 +13,8 @@ from baselines.sgp import SGPMemory, SGPParams
 from clbench.errors import ConfigError
 from clbench.linalg import Projection, project_out
 from clbench.models import ModelParams, build_model
-from clbench.runner import RunSpec, run
+from clbench.resolution import RunSpec
+from clbench.runner import run
 from clbench.strategies import STRATEGIES, StrategyBuild, register_strategy
 from clbench.strategies.input_projection import (
     InputProjectedLinear,

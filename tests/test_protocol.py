@@ -94,3 +94,60 @@ def test_tensors_a_strategy_decays_itself_get_no_weight_decay_from_the_optimizer
     assert isinstance(adam, torch.optim.Adam) and adam.param_groups[0]["weight_decay"] == 0.1
     with pytest.raises(ConfigError, match="Adam has no momentum setting"):
         ProtocolParams(optimizer="adam", momentum=0.9)
+
+
+def test_the_fixed_schedule_keeps_the_rate_and_runs_every_epoch(monkeypatch):
+    params = ProtocolParams(epochs=6, lr=0.1, lr_min=0.05, patience=1, schedule="fixed")
+    schedule, strategy = ValidationSchedule(params), FakeStrategy()
+    schedule.start_task(0, [])
+    # under `plateau` these losses would halve the rate at once and stop below lr_min
+    lrs = drive(schedule, strategy, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], monkeypatch)
+    assert lrs == [0.1] * 6 and not strategy.stopped and schedule.epochs_run == 6
+    assert strategy.optimizer.param_groups[0]["lr"] == 0.1
+    assert strategy.model.weight.unique().item() == 0.0  # restore = best, the default
+
+
+def test_restore_last_keeps_the_last_epochs_weights(monkeypatch):
+    params = ProtocolParams(epochs=4, patience=5, schedule="fixed", restore="last")
+    schedule, strategy = ValidationSchedule(params), FakeStrategy()
+    schedule.start_task(0, [])
+    drive(schedule, strategy, [1.0, 2.0, 3.0, 4.0], monkeypatch)
+    assert strategy.model.weight.unique().item() == 3.0  # the epoch-3 weights, not epoch 0's
+    assert schedule.best_state is None  # no copies are made for a restore that never comes
+
+
+def test_head_tensors_take_the_head_weight_decay():
+    shared, head = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(3))
+    params = ProtocolParams(optimizer="adam", weight_decay=0.1, head_weight_decay=0.0)
+    optimizer = make_optimizer(params, [shared, head], lr=0.5, heads=[head])
+    decays = {len(g["params"][0]): g["weight_decay"] for g in optimizer.param_groups}
+    assert decays == {2: 0.1, 3: 0.0}
+    unset = make_optimizer(ProtocolParams(weight_decay=0.1), [shared, head], lr=0.5, heads=[head])
+    assert [g["weight_decay"] for g in unset.param_groups] == [0.1]  # one group, as before
+
+
+def test_the_schedule_gives_the_heads_their_own_decay(monkeypatch):
+    net = torch.nn.Module()
+    net.body = torch.nn.Linear(2, 2, bias=False)
+    net.heads = torch.nn.ModuleList([torch.nn.Linear(2, 1, bias=False)])
+    strategy = FakeStrategy()
+    strategy.model = net
+    params = ProtocolParams(epochs=1, optimizer="adam", weight_decay=0.1, head_weight_decay=0.0)
+    schedule = ValidationSchedule(params)
+    schedule.start_task(0, [])
+    monkeypatch.setattr(protocol, "validation_loss", lambda *a: 1.0)
+    schedule.before_training_epoch(strategy)
+    decays = {g["params"][0].shape: g["weight_decay"] for g in strategy.optimizer.param_groups}
+    assert decays == {torch.Size([2, 2]): 0.1, torch.Size([1, 2]): 0.0}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("eval_passes", 0, "protocol.eval_passes=0 must be a whole number >= 1"),
+        ("head_weight_decay", -1.0, "protocol.head_weight_decay=-1.0 must be >= 0"),
+    ],
+)
+def test_new_protocol_values_are_checked(field, value, message):
+    with pytest.raises(ConfigError, match=message):
+        ProtocolParams(**{field: value})

@@ -10,7 +10,8 @@ import pytest
 
 import clbench
 from clbench.provenance import code_provenance, harness_digest
-from clbench.runner import RunSpec, run
+from clbench.resolution import RunSpec
+from clbench.runner import run
 from clbench.strategies import STRATEGIES, register_strategy
 from clbench.sweep import plan, run_sweep
 

@@ -11,7 +11,7 @@ from clbench.cli import main
 from clbench.data import BENCHMARKS, DataOptions
 from clbench.executors import ExecutorOptions, make_executor
 from clbench.models import ModelParams, build_model
-from clbench.runner import RunSpec, resolve
+from clbench.resolution import RunSpec, resolve
 from clbench.store import read_result
 from clbench.sweep import run_sweep
 from results import write_result

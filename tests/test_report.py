@@ -150,3 +150,26 @@ def test_report_cli_errors_are_one_line(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ClbenchError, match="no valid result files"):
         write_report(tmp_path / "empty", tmp_path / "out")
+
+
+def test_a_published_number_from_another_setup_is_marked_unless_the_row_ran_that_setup(tmp_path):
+    """TRGP's published PMNIST ACC comes from the reference's ranking and gating: plain beside a
+    row run that way, marked (with the setup in its footnote) beside clbench's default row."""
+    folder = tmp_path / "runs"
+    matrix = [[95, 0], [90, 96]]
+    write_result(folder, "pmnist", "trgp", 0, matrix, strategy_params={"ranking": "inclusive"})
+    reference = {"ranking": "reference", "gating": "first_layer"}
+    write_result(folder, "pmnist", "trgp", 0, matrix, strategy_params=reference)
+    write_result(folder, "cifar100-10", "adam-nscl", 0, matrix)
+    summary = write_report(folder, tmp_path / "report")
+    rows = {
+        line.split("|")[1].strip(): line
+        for line in summary.tables["pmnist"].markdown.splitlines()
+        if line.startswith("| trgp")
+    }
+    assert "96.34 [1]†" in rows["trgp (ranking=inclusive)"]
+    assert "96.34 [1] " in rows["trgp (ranking=reference)"]
+    assert "setup: the reference's ranking and gating" in summary.tables["pmnist"].markdown
+    nscl = summary.tables["cifar100-10"].markdown
+    assert "73.76 [1]†; 73.71 [2]†" in nscl  # no clbench run has the authors' model
+    assert "73.76^{1\\dagger},\\,73.71^{2\\dagger}" in summary.tables["cifar100-10"].latex_wide

@@ -7,7 +7,9 @@ import torch
 from avalanche.core import SupervisedPlugin
 from torch import nn
 
-from clbench.runner import RunSpec, resolve, run
+from clbench.evaluation import AccuracyRecorder
+from clbench.resolution import RunSpec, resolve
+from clbench.runner import evaluate, run
 from clbench.store import read_result
 from clbench.strategies import STRATEGIES, StrategyBuild, register_strategy
 
@@ -94,3 +96,39 @@ def test_an_in_process_strategy_with_a_model_transform(tmp_path):
     head_params = 100 * 2 * 5  # five heads of 100 -> 2, all trainable
     assert result["tasks"][0]["trainable_params"] == head_params
     assert plugin.steps > 0
+
+
+class ScriptedTemplate:
+    """Each eval pass sets the recorder's accuracies to the next scripted row."""
+
+    def __init__(self, recorder, rows):
+        self.recorder, self.rows = recorder, iter(rows)
+
+    def eval(self, stream, shuffle):
+        assert shuffle  # every pass draws its own test order
+        for task, accuracy in enumerate(next(self.rows)):
+            self.recorder.correct[task], self.recorder.seen[task] = accuracy, 100
+
+
+def test_each_accuracy_is_the_mean_over_the_evaluation_passes():
+    recorder = AccuracyRecorder()
+    template = ScriptedTemplate(recorder, [[50, 90], [60, 80], [70, 100]])
+    assert evaluate(template, recorder, None, 2, passes=3) == [60.0, 90.0]
+    one = ScriptedTemplate(recorder, [[37, 41]])
+    assert evaluate(one, recorder, None, 2, passes=1) == [37.0, 41.0]
+
+
+def test_a_run_with_eval_passes_evaluates_that_many_times(monkeypatch):
+    """After every task, one pass over the test stream per `eval_passes`, each shuffled anew."""
+    passes = []
+    original = AccuracyRecorder.before_eval
+
+    def counting(self, strategy, **kwargs):
+        passes.append(len(strategy.experience.dataset) if strategy.experience else None)
+        return original(self, strategy, **kwargs)
+
+    monkeypatch.setattr(AccuracyRecorder, "before_eval", counting)
+    overrides = {"protocol": {"epochs": "1", "eval_passes": "3"}}
+    result = run(RunSpec("split-digits", "naive", overrides=overrides))
+    assert len(passes) == 3 * 5
+    assert result["spec"]["protocol"]["eval_passes"] == 3

@@ -4,7 +4,8 @@ Avalanche's clipped SI did, would reproduce naive exactly)."""
 
 import pytest
 
-from clbench.runner import RunSpec, run
+from clbench.resolution import RunSpec
+from clbench.runner import run
 from clbench.strategies import STRATEGIES
 
 QUICK = {"protocol": {"epochs": "2"}}

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 import pytest
 
 from clbench.errors import ConfigError
-from clbench.runner import RunSpec, resolve
+from clbench.resolution import RunSpec, resolve
 from clbench.strategies import STRATEGIES, StrategyBuild, register_strategy
 from clbench.sweep import expand, load_suite, run_sweep
 

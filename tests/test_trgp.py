@@ -9,7 +9,8 @@ from avalanche.core import SupervisedPlugin
 from baselines.gpm import GPMParams
 from baselines.trgp import TRGPMemory, TRGPParams, TrustRegionScaling, scaled_weights, trgp
 from clbench.models import ModelParams, build_model
-from clbench.runner import RunSpec, run
+from clbench.resolution import RunSpec
+from clbench.runner import run
 from clbench.strategies import STRATEGIES, StrategyBuild, register_strategy
 from clbench.strategies.projection import (
     GPMMemory,

@@ -11,7 +11,8 @@ from baselines.from_scratch import FromScratchParams, from_scratch
 from baselines.frozen import FrozenParams, frozen
 from baselines.hybrid_magnitude import HybridMagnitudeParams, MagnitudeControl, hybrid_magnitude
 from baselines.naive import NaiveParams, naive
-from clbench.runner import RunSpec, run
+from clbench.resolution import RunSpec
+from clbench.runner import run
 from clbench.strategies import STRATEGIES, StrategyBuild, register_strategy
 
 

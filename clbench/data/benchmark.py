@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
+import numpy as np
 import torch
 from avalanche.benchmarks import dataset_benchmark
 from avalanche.benchmarks.utils import _make_taskaware_classification_dataset
@@ -21,14 +23,21 @@ from torch.utils.data import Dataset
 from clbench.data.loading import with_sample_origin
 from clbench.errors import ConfigError
 
+DataOrder = Literal["reference", "torch"]
+ValidationSplit = Literal["random", "first"]
+
 
 @dataclass(frozen=True)
 class DataOptions:
-    """Where a builder finds its files, whether it may download them, and the run's seed."""
+    """Where a builder finds its files, whether it may download them, the run's seed, and how the
+    seed draws a task's content where a benchmark draws it (`order`, `protocol.data_order`):
+    `reference` as the authors' loaders draw it (numpy's legacy generator; see
+    `reference_permutation`), `torch` with torch's generator (clbench's earlier draws)."""
 
     root: Path
     download: bool
     seed: int
+    order: DataOrder = "reference"
 
 
 @dataclass(frozen=True)
@@ -97,10 +106,23 @@ class ImageTensors(Dataset):
         )
 
 
-def split_validation(n: int, pc_valid: float, seed: int) -> tuple[Tensor, Tensor]:
-    """Indices of (train, validation): a seeded permutation, the last `pc_valid` share validates."""
+def split_validation(
+    n: int, pc_valid: float, seed: int, rule: ValidationSplit = "random"
+) -> tuple[Tensor, Tensor]:
+    """Indices of (train, validation) of a task's n training samples (`protocol.validation_split`).
+
+    `random`: a seeded permutation, the last round(pc_valid n) samples (at least one) validate.
+    `first`: the first int(pc_valid n) samples in stored order validate, the rest train in order,
+    as the PMNIST loaders of GPM, TRGP and DFGP split (sahagobinda/GPM dataloader/pmnist.py:72-77,
+    whose shuffle is commented out); `seed` is not used.
+    """
     if not 0.0 <= pc_valid < 1.0:
         raise ConfigError(f"protocol.pc_valid={pc_valid} must lie in [0, 1)")
+    if rule == "first":
+        n_valid = int(pc_valid * n)
+        return torch.arange(n_valid, n), torch.arange(n_valid)
+    if rule != "random":
+        raise ConfigError(f"protocol.validation_split={rule!r} is not one of 'random', 'first'")
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     n_valid = int(round(pc_valid * n))
     if n_valid == 0 and pc_valid > 0:
@@ -108,17 +130,26 @@ def split_validation(n: int, pc_valid: float, seed: int) -> tuple[Tensor, Tensor
     return order[: n - n_valid], order[n - n_valid :]
 
 
-def to_scenario(sequence: TaskSequence, pc_valid: float, seed: int, cumulative: bool = False):
+def to_scenario(
+    sequence: TaskSequence,
+    pc_valid: float,
+    seed: int,
+    cumulative: bool = False,
+    validation_split: ValidationSplit = "random",
+):
     """Build the Avalanche scenario with `train_stream`, `valid_stream` and `test_stream`.
 
     Every experience carries its task label (task k has label k), also for single-head benchmarks,
     so that metrics and task-aware strategies always know which task a sample belongs to. With
     `cumulative`, training and validation experience t hold the union of tasks 0..t (joint
-    training); the test stream stays one experience per task.
+    training); the test stream stays one experience per task. `validation_split` is the rule of
+    `split_validation` (task k's random split is seeded with seed + k).
     """
     streams: dict[str, list] = {"train": [], "valid": [], "test": []}
     for task_id, task in enumerate(sequence.tasks):
-        train_idx, valid_idx = split_validation(len(task.y_train), pc_valid, seed + task_id)
+        train_idx, valid_idx = split_validation(
+            len(task.y_train), pc_valid, seed + task_id, validation_split
+        )
         parts = {
             "train": ImageTensors(task, task.x_train[train_idx], task.y_train[train_idx]),
             "valid": ImageTensors(task, task.x_train[valid_idx], task.y_train[valid_idx]),
@@ -167,6 +198,25 @@ def split_by_classes(
     return tasks
 
 
+def reference_permutation(n: int, seed: int) -> Tensor:
+    """The permutation of range(n) that numpy's legacy generator seeded with `seed` draws, which
+    is what scikit-learn's `shuffle(..., random_state=seed)` applies (and `np.random.seed(seed);
+    np.random.permutation(n)`): the reference loaders' draw."""
+    return torch.from_numpy(np.random.RandomState(seed).permutation(n))
+
+
+def pixel_permutations(pixels: int, n_tasks: int, seed: int, order: DataOrder) -> list[Tensor]:
+    """One pixel permutation per task. `reference`: the PMNIST loader of GPM, TRGP and DFGP
+    (sahagobinda/GPM dataloader/pmnist.py:16-19, 43): the task seeds 0..9 shuffled with the run's
+    seed, task i permuted with seed task_seed[i] * 100 + i (no task is left unpermuted).
+    `torch`: torch.randperm from one generator seeded with the run's seed."""
+    if order == "reference":
+        task_seeds = reference_permutation(n_tasks, seed).tolist()
+        return [reference_permutation(pixels, 100 * r + i) for i, r in enumerate(task_seeds)]
+    generator = torch.Generator().manual_seed(seed)
+    return [torch.randperm(pixels, generator=generator) for _ in range(n_tasks)]
+
+
 def permuted_tasks(
     name: str,
     x_train: Tensor,
@@ -177,15 +227,14 @@ def permuted_tasks(
     seed: int,
     mean: tuple[float, ...] | None = None,
     std: tuple[float, ...] | None = None,
+    order: DataOrder = "reference",
 ) -> list[TaskData]:
     """Permuted-pixel tasks (GPM's PMNIST protocol): flattened inputs, one fixed permutation per
-    task drawn from the run's seed, all ten labels in every task."""
+    task drawn from the run's seed (`pixel_permutations`), all ten labels in every task."""
     flat_train = x_train.reshape(len(x_train), -1)
     flat_test = x_test.reshape(len(x_test), -1)
-    generator = torch.Generator().manual_seed(seed)
     tasks = []
-    for k in range(n_tasks):
-        perm = torch.randperm(flat_train.shape[1], generator=generator)
+    for k, perm in enumerate(pixel_permutations(flat_train.shape[1], n_tasks, seed, order)):
         tasks.append(
             TaskData(
                 name=f"{name}-{k}",

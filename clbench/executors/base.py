@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Protocol
 
 from clbench.errors import ClbenchError
-from clbench.runner import RunSpec, resolve, run
+from clbench.resolution import RunSpec, resolve
+from clbench.runner import run
 from clbench.store import write_json_atomic
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clbench.executors.base import Outcome, execute
-from clbench.runner import RunSpec
+from clbench.resolution import RunSpec
 
 
 def _limit_threads(threads: int) -> None:

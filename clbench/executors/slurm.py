@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clbench.executors.base import Outcome, execute
-from clbench.runner import RunSpec, resolve
+from clbench.resolution import RunSpec, resolve
 
 
 @dataclass

@@ -171,7 +171,9 @@ def sgp_extend_basis(
     return torch.cat([M, U_new], dim=1)[:, :d], importance[:d]
 
 
-def trgp_extend_basis(R: Tensor, M: Tensor, threshold: float) -> tuple[Tensor, Tensor]:
+def trgp_extend_basis(
+    R: Tensor, M: Tensor, threshold: float, skip_first_new: bool = False
+) -> tuple[Tensor, Tensor]:
     """TRGP memory update (docs/methods.md, TRGP, Basis update). Returns (S_t, M_new).
 
     delta_k = u_k^T R R^T u_k for each column of M and s^2 of the residual's singular
@@ -179,7 +181,9 @@ def trgp_extend_basis(R: Tensor, M: Tensor, threshold: float) -> tuple[Tensor, T
     while their running sum is < threshold * ||R||_F^2 (at most d of them). S_t holds the
     selected columns in that order (old ones from M, new ones from the residual's U^);
     M_new = M plus the selected new ones. A candidate counts as new when its index in
-    concat(delta, s^2) is >= k = M.shape[1] (the reference's ``> r_pre`` drops one).
+    concat(delta, s^2) is >= k = M.shape[1]; with `skip_first_new`, > k, as the reference
+    tests it (LYang-666/TRGP main_pmnist.py:291), so that the strongest residual direction
+    stays in S_t but never joins M.
 
     Task 0 (M with no columns): as in the reference, S_0 = M_new = the GPM task-0 basis
     (:func:`gpm_initial_basis`, strict "<" count), not the running-sum rule above, which
@@ -199,7 +203,7 @@ def trgp_extend_basis(R: Tensor, M: Tensor, threshold: float) -> tuple[Tensor, T
     r = min(_steps_below(values.new_zeros(()), values[order], threshold * R.square().sum()), d)
     chosen = order[:r]
     S_t = torch.cat([M, U_hat], dim=1)[:, chosen]
-    new = chosen[chosen >= k] - k
+    new = chosen[chosen > k if skip_first_new else chosen >= k] - k
     return S_t, torch.cat([M, U_hat[:, new]], dim=1)[:, :d]
 
 

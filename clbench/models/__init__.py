@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import ClassVar
 
 from torch import nn
 
@@ -23,6 +24,11 @@ class ModelParams:
     """
 
     track_running_stats: bool = False
+
+    SOURCES: ClassVar[dict[str, str]] = {
+        "track_running_stats": "batch statistics at test time too, as the reference models' "
+        "BatchNorm (sahagobinda/GPM main_cifar100.py:37)",
+    }
 
 
 @contextmanager

@@ -1,11 +1,18 @@
-"""Published numbers (docs/methods.md, "Published numbers"), kept with their sources in one data
-file."""
+"""Published numbers (docs/methods.md, "Published numbers"), kept with their sources and setups in
+one data file. A published number stands plainly beside a measured row only where the setups
+match: an entry with a `setup` differs from clbench's run of the method unless the row's
+configuration has every setting of its `when`; otherwise the cell marks it (†) and the source
+note states the setup."""
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from importlib import resources
+from typing import Any
+
+MARK = "†"  # a published number from another setup than the row's
 
 
 @dataclass(frozen=True)
@@ -16,6 +23,15 @@ class Published:
     bwt: float | None
     approximate: bool
     source: str
+    setup: str | None = None
+    when: Mapping[str, Any] = field(default_factory=dict)
+
+    def matches(self, config: Mapping[str, Any]) -> bool:
+        """Whether a run of configuration `config` (flat `section.field` keys) has the setup the
+        number was published for."""
+        if self.setup is None:
+            return True
+        return bool(self.when) and all(config.get(k) == v for k, v in self.when.items())
 
 
 def load_published() -> tuple[list[Published], dict[str, str]]:
@@ -30,17 +46,38 @@ def load_published() -> tuple[list[Published], dict[str, str]]:
             bwt=entry.get("bwt"),
             approximate=entry.get("approximate", False),
             source=entry["source"],
+            setup=entry.get("setup"),
+            when=entry.get("when", {}),
         )
         for entry in data["result"]
     ]
     return results, data["sources"]
 
 
-def published_cell(entries: list[Published], metric: str, refs: dict[str, int]) -> str:
-    """Published values of one metric for one row, e.g. `74.51 [3]; 74.68 [3]`."""
+def reference_key(entry: Published) -> tuple[str, str | None]:
+    """What a footnote number stands for: a source, with the setup of its number if any."""
+    return entry.source, entry.setup
+
+
+def published_cell(
+    entries: list[Published],
+    metric: str,
+    refs: dict[tuple[str, str | None], int],
+    config: Mapping[str, Any],
+) -> str:
+    """Published values of one metric for one row, e.g. `74.51 [3]; 73.76 [4]†`."""
     parts = []
     for entry in entries:
         value = getattr(entry, metric)
         if value is not None:
-            parts.append(f"{'~' if entry.approximate else ''}{value:.2f} [{refs[entry.source]}]")
+            mark = "" if entry.matches(config) else MARK
+            approx = "~" if entry.approximate else ""
+            parts.append(f"{approx}{value:.2f} [{refs[reference_key(entry)]}]{mark}")
     return "; ".join(parts)
+
+
+def footnote(source: str, setup: str | None) -> str:
+    """A footnote's text: the source, and the setup its numbers come from where it has one."""
+    if setup is None:
+        return source
+    return f"{source}; setup: {setup} ({MARK}: the row ran another setup)"

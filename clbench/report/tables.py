@@ -15,7 +15,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from clbench.report.published import Published, published_cell
+from clbench.report.published import (
+    MARK,
+    Published,
+    footnote,
+    published_cell,
+    reference_key,
+)
 from clbench.report.style import ORACLES, family, ordered
 
 
@@ -63,6 +69,7 @@ def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
     table = grouped[keys].agg(["mean", "std"])
     table.columns = [f"{key}_{stat}" for key, stat in table.columns]
     table["seeds"] = grouped["seed"].nunique()
+    table["config"] = grouped["config"].first()  # the same for every seed of a row
     table = table.reset_index()
     order = {name: i for i, name in enumerate(ordered(table["strategy"]))}
     table["_order"] = table["strategy"].map(order)
@@ -120,22 +127,27 @@ def _markdown_cells(table: pd.DataFrame) -> pd.DataFrame:
 
 def _published_columns(
     table: pd.DataFrame, published: list[Published]
-) -> tuple[dict[str, list[str]], dict[str, int]]:
-    """`ACC published` / `BWT published` cells per row, and the sources they cite numbered in
-    order of appearance; no columns when no row has a published number."""
+) -> tuple[dict[str, list[str]], dict[tuple[str, str | None], int]]:
+    """`ACC published` / `BWT published` cells per row, and the sources (with the setups of
+    their numbers) they cite, numbered in order of appearance; no columns when no row has a
+    published number."""
     matches = [
         [p for p in published if p.benchmark == b and p.strategy == s]
         for b, s in zip(table["benchmark"], table["strategy"], strict=True)
     ]
-    refs: dict[str, int] = {}
+    refs: dict[tuple[str, str | None], int] = {}
     if not any(matches):
         return {}, refs
     for entries in matches:
         for entry in entries:
-            refs.setdefault(entry.source, len(refs) + 1)
+            refs.setdefault(reference_key(entry), len(refs) + 1)
+    configs = list(table["config"])
     columns = {
-        "ACC published": [published_cell(m, "acc", refs) for m in matches],
-        "BWT published": [published_cell(m, "bwt", refs) for m in matches],
+        f"{metric.upper()} published": [
+            published_cell(m, metric, refs, config)
+            for m, config in zip(matches, configs, strict=True)
+        ]
+        for metric in ("acc", "bwt")
     }
     return columns, refs
 
@@ -156,13 +168,16 @@ def _tex_cell(mean: float, std: float, column: Column, bold: bool, with_std: boo
 
 
 def _tex_published(cell: str) -> str:
-    """A published cell for LaTeX: `~` (approximate) as \\approx, `[n]` as a superscript."""
+    """A published cell for LaTeX: `~` (approximate) as \\approx, `[n]` as a superscript, the
+    other-setup mark as a dagger; several values in one formula, a thin space apart, in the
+    small type of the stds."""
     parts = []
     for part in filter(None, cell.split("; ")):
         value, ref = part.rsplit(" ", 1)
         approx = r"\approx" if value.startswith("~") else ""
-        parts.append(f"${approx}{value.removeprefix('~')}^{{{ref.strip('[]')}}}$")
-    return ", ".join(parts) or "--"
+        mark = r"\dagger" if ref.endswith(MARK) else ""
+        parts.append(f"{approx}{value.removeprefix('~')}^{{{ref.strip('[]' + MARK)}{mark}}}")
+    return r"{\scriptsize$" + r",\,".join(parts) + "$}" if parts else "--"
 
 
 _TEX_SPECIAL = {
@@ -231,7 +246,10 @@ def latex_table(
         "their std."
     )
     if sources and published:
-        cited = "; ".join(f"$^{{{n}}}${_tex_escape(source)}" for n, source in sources)
+        dagger = r"$^\dagger$"
+        cited = "; ".join(
+            f"$^{{{n}}}${_tex_escape(source).replace(MARK, dagger)}" for n, source in sources
+        )
         caption += f" Published values: {cited}."
     env = "table*" if wide else "table"
     label = f"tab:clbench-{benchmark}" + ("-wide" if wide else "")
@@ -243,7 +261,7 @@ def latex_table(
         f"\\caption{{{caption}}}",
         f"\\label{{{label}}}",
         r"\footnotesize",
-        r"\setlength{\tabcolsep}{" + ("2.5pt" if wide else "3pt") + "}",
+        r"\setlength{\tabcolsep}{" + ("2pt" if wide else "3pt") + "}",
         r"\begin{tabular}{l" + "r" * (len(heads) - 1) + "}",
         r"\toprule",
         " & ".join(heads) + r" \\",
@@ -272,14 +290,14 @@ def render(
     rows = table[table["benchmark"] == benchmark].reset_index(drop=True)
     labels = [row_label(s, v) for s, v in zip(rows["strategy"], rows["variant"], strict=True)]
     columns, refs = _published_columns(rows, published)
-    cited = [(n, sources[key]) for key, n in refs.items()]
+    cited = [(n, footnote(sources[source], setup)) for (source, setup), n in refs.items()]
     md = _markdown_cells(rows).assign(**columns)
     md.insert(0, "Strategy", labels)
     markdown = md.to_markdown(index=False, disable_numparse=True)
     if cited:
         markdown += "\n\n" + "\n".join(f"[{n}] published: {source}" for n, source in cited)
 
-    csv_rows = rows.copy()
+    csv_rows = rows.drop(columns="config")
     csv_rows.insert(2, "label", labels)
     if columns:
         csv_rows["acc_published"] = columns["ACC published"]

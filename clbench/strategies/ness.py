@@ -26,9 +26,8 @@ eigenvectors with sigma_i <= eps_tol and X_j's columns are among those of G,
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from avalanche.core import SupervisedPlugin
@@ -40,7 +39,6 @@ from clbench.linalg import Projection, gram_eigh
 from clbench.memory import dataset_bytes
 from clbench.models import freeze_batchnorm_statistics
 from clbench.params import require
-from clbench.protocol import ProtocolParams, effective_step, rounded
 from clbench.strategies.adapters import add_adapter, merge_adapters
 from clbench.strategies.api import StrategyBuild
 from clbench.strategies.input_projection import (
@@ -61,12 +59,10 @@ class NESSParams:
         and 5-datasets, 0.0005 on MiniImageNet). Large: forgetting; tiny: nothing to learn with.
     optimizer: `sgdm` (SGD with the protocol's momentum and weight decay on every task, 0.9 and
         1e-4 in the CIFAR-100 preset) or `sam` (the reference's SAM scripts: SAM's perturbation on
-        task 0 only, and SGD without momentum on every task at `sam_lr`, with the protocol's
-        weight decay; `training_protocol` sets momentum 0 and the lr, recorded in the result).
-    sam_lr: the learning rate with `optimizer = "sam"` (the paper's 0.05 on CIFAR-100, 0.1 on
-        5-datasets and MiniImageNet, set by those presets). None: the sgdm protocol's effective
-        step lr / (1 - momentum) (and lr_min scaled alike), so SAM moves as fast as every other
-        strategy (the offline benchmarks).
+        task 0 only, and SGD without momentum on every task, with the protocol's weight decay).
+        The presets' tables `"ness.optimizer=sam"` give SAM its protocol: the paper's rate (0.05
+        on CIFAR-100, 0.1 on 5-datasets and MiniImageNet) without momentum, or on benchmarks
+        without a paper rate the sgdm protocol's effective step.
     rho: SAM's radius (0.05).
     source: where the past-task statistics come from. `raw` keeps every past training input and
         recomputes G through the current network at each task boundary (the paper); `gram` keeps
@@ -87,33 +83,29 @@ class NESSParams:
 
     eps1: float = 0.001
     optimizer: Literal["sgdm", "sam"] = "sgdm"
-    sam_lr: float | None = None
     rho: float = 0.05
     source: Literal["raw", "gram"] = "raw"
     gram_batch_size: int | None = None
     route: Literal["auto", "factored", "direct"] = "auto"
 
+    SOURCES: ClassVar[dict[str, str]] = {
+        "eps1": "NESS's CIFAR-100 and 5-datasets eps1 (pacman-ctm/NESS scripts.sh:4, 7)",
+        "optimizer": "the SGD-momentum scripts (pacman-ctm/NESS scripts.sh:4)",
+        "rho": "SAM's default radius, which NESS keeps (pacman-ctm/NESS flatness_minima.py:5)",
+        "source": "every past training input, as the reference (pacman-ctm/NESS "
+        "main_ness_cifar100_sgd.py:533, 587)",
+        "gram_batch_size": "the training batch size, as the reference (pacman-ctm/NESS "
+        "main_ness_cifar100_sgd.py:635)",
+        "route": "clbench's choice: the iterates of the paper's W + A B^T, through whichever "
+        "route costs fewer multiplications (docs/methods.md, NESS)",
+    }
+
     def __post_init__(self) -> None:
         require(0 <= self.eps1 <= 1, f"ness.eps1={self.eps1} must lie in [0, 1]")
         require(self.rho >= 0, f"ness.rho={self.rho} must be >= 0")
-        require(self.sam_lr is None or self.sam_lr > 0, f"ness.sam_lr={self.sam_lr} must be > 0")
         require(
             self.gram_batch_size is None or self.gram_batch_size >= 1,
             f"ness.gram_batch_size={self.gram_batch_size} must be >= 1 (or none)",
-        )
-
-    def training_protocol(self, protocol: ProtocolParams) -> ProtocolParams:
-        """With SAM, the reference's optimizer: no momentum, lr `sam_lr` (docstring above)."""
-        if self.optimizer != "sam":
-            return protocol
-        if self.sam_lr is not None:
-            return dataclasses.replace(protocol, lr=self.sam_lr, momentum=0.0)
-        factor = effective_step(protocol) / protocol.lr  # the whole schedule, lr_min included
-        return dataclasses.replace(
-            protocol,
-            lr=effective_step(protocol),
-            lr_min=rounded(protocol.lr_min * factor),
-            momentum=0.0,
         )
 
 

@@ -4,7 +4,8 @@ A `GradientProjection` plugin keeps a `BasisMemory` per layer. On every task but
 removes from each projected weight's gradient its component in the kept basis
 (g <- g - g M diag(scale) M^T), and zeroes the gradients of the other shared parameters (BatchNorm's
 gamma and beta: learned on task 0, frozen afterwards, with BatchNorm layers in eval mode so that
-running statistics, where the model keeps them, freeze too); task-specific heads are never touched.
+running statistics, where the model keeps them, freeze too; `batchnorm = "train"` leaves them to
+train unprojected); task-specific heads are never touched.
 The protocol must be plain SGD (`ProjectionParams.training_protocol`). A
 Linear layer with a plain weight gets its gradient projected inside its own backward, on the
 input side when that is cheaper (`input_projection`); other layers (convolutions, TRGP's scaled
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 import torch
 from avalanche.core import SupervisedPlugin
@@ -100,12 +101,25 @@ class ProjectionParams:
     samples: random training samples of a task whose representations update the memory.
     layer_caps: how many of those samples each layer uses, in layer order (empty: all); a ResNet
         shortcut takes the cap of its block's first conv.
+    batchnorm: `freeze` BatchNorm's gamma and beta (and running statistics) after task 0, as
+        GPM, SGP, DFGP and TRGP's ResNet scripts do, or `train` them unprojected on every task,
+        as TRGP's CIFAR-100 script does (its freezing condition can never hold).
     """
 
     threshold: tuple[float, ...] = (0.97,)
     threshold_increment: float = 0.003
     samples: int = 125
     layer_caps: tuple[int, ...] = ()
+    batchnorm: Literal["freeze", "train"] = "freeze"
+
+    SOURCES: ClassVar[dict[str, str]] = {
+        "threshold": "GPM's CIFAR-100 thresholds (sahagobinda/GPM main_cifar100.py:297)",
+        "threshold_increment": "GPM's CIFAR-100 thresholds (sahagobinda/GPM main_cifar100.py:297)",
+        "samples": "GPM's CIFAR-100 samples (sahagobinda/GPM main_cifar100.py:193)",
+        "layer_caps": "every sample in every layer",
+        "batchnorm": "frozen after task 0, as GPM, SGP and DFGP (sahagobinda/GPM "
+        "main_cifar100.py:156-157)",
+    }
 
     def __post_init__(self) -> None:
         require(len(self.threshold) >= 1, "threshold needs at least one value")
@@ -206,7 +220,8 @@ class GradientProjection(SupervisedPlugin):
                 if projector is not None and not isinstance(layer, InputProjectedLinear):
                     weight = weight_parameter(layer)
                     projected.append((weight, Projection.of(*projector, like=weight)))
-            self._targets = ProjectionTargets(projected, frozen_after_first_task(model))
+            frozen = frozen_after_first_task(model) if self.params.batchnorm == "freeze" else []
+            self._targets = ProjectionTargets(projected, frozen)
         return self._targets
 
     def before_training_exp(self, strategy, **kwargs) -> None:
@@ -219,7 +234,7 @@ class GradientProjection(SupervisedPlugin):
                 project_inputs(layer, Projection.of(*projector, like=layer.weight))
 
     def before_training_epoch(self, strategy, **kwargs) -> None:
-        if self.task > 0:  # BatchNorm is frozen after task 0, its running statistics included
+        if self.task > 0 and self.params.batchnorm == "freeze":  # running statistics included
             freeze_batchnorm_statistics(strategy.model)
 
     def after_backward(self, strategy, **kwargs) -> None:
