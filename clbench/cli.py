@@ -68,8 +68,9 @@ def cmd_list(args: argparse.Namespace) -> int:
                 print(f"  {'':18}   {f.name}: {describe_type(types[f.name])} = {value!r}")
     if what in ("all", "protocol"):
         print(
-            "protocol (every strategy; per-benchmark presets apply, and a strategy's own "
-            "settings win: --set STRATEGY.protocol.FIELD=VALUE):"
+            "protocol (every strategy; per-benchmark presets apply, a strategy's own preset "
+            "settings win over shared ones, and what --set types wins over both; "
+            "clbench protocol shows a run's values and their sources):"
         )
         types = field_types(ProtocolParams)
         for f in fields(ProtocolParams):

@@ -296,15 +296,18 @@ class References:
         return None if found is None else Given(coerce(tp, found.value, name), found.source)
 
 
+def _known(name: str, types: dict[str, Any], owner: str) -> None:
+    require(
+        name in types, f"unknown field {owner}.{name}; valid fields of {owner}: {', '.join(types)}"
+    )
+
+
 def _merge(tables: list[Table], refs: References, owner: str, types: dict) -> dict[str, Given]:
     """The winning value of every field set in `tables` (later wins), with its source."""
     merged: dict[str, Given] = {}
     for table in tables:
         for name in table.values:
-            require(
-                name in types,
-                f"unknown field {owner}.{name}; valid fields of {owner}: {', '.join(types)}",
-            )
+            _known(name, types, owner)
             reference = refs.get(f"{owner}.{name}", types[name])
             merged[name] = table.given(name, types[name], f"{owner}.{name}", reference)
     return merged
@@ -319,10 +322,7 @@ def _own_values(
     merged: dict[str, Given] = {}
     for table in own:
         for name in table.values:
-            require(
-                name in types,
-                f"unknown field {owner}.{name}; valid fields of {owner}: {', '.join(types)}",
-            )
+            _known(name, types, owner)
             if name in ("lr", "lr_scale"):
                 merged.pop("lr", None)
                 merged.pop("lr_scale", None)
@@ -473,7 +473,7 @@ def _card(
 def resolve(spec: RunSpec) -> ResolvedRun:
     """Check every name and value of `spec`, fill in the parameters and write the protocol card
     (module docstring). The strategy's parameter class may check the protocol
-    (`training_protocol`, as the projection family's refuses momentum)."""
+    (`check_protocol`, as the projection family's refuses momentum)."""
     _check_spec(spec)
     preset = load_presets().get(spec.benchmark, {})
     suite_own, suite_params = _split_own(spec.overrides.get(spec.strategy, {}))
@@ -497,7 +497,7 @@ def resolve(spec: RunSpec) -> ResolvedRun:
     protocol = build_params(
         ProtocolParams, {k: g.value for k, g in given_protocol.items()}, "protocol"
     )
-    check = getattr(params, "training_protocol", None)
+    check = getattr(params, "check_protocol", None)
     if check is not None:
         check(protocol)
     suite_model, typed_model = _levels(spec, "model")

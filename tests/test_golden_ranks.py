@@ -17,7 +17,7 @@ from baselines.sgp import SGPMemory, SGPParams
 from baselines.trgp import TRGPMemory, TRGPParams
 from clbench.linalg import capture_representations, gpm_sample_caps
 from clbench.models import ModelParams, build_model
-from clbench.resolution import load_presets
+from clbench.resolution import NOTE_KEYS, load_presets
 from clbench.strategies.projection import GPMMemory, ProjectionParams, projected_layers
 
 SETTINGS = {  # model, benchmark preset, task-head count
@@ -113,7 +113,9 @@ def representations(name: str, task: int) -> dict[str, torch.Tensor]:
 
 def preset_params(cls, name: str, strategy: str):
     values = load_presets()[SETTINGS[name][1]]["strategies"][strategy]
-    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    fields = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k not in NOTE_KEYS
+    }
     return cls(**fields)
 
 

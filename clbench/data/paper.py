@@ -15,7 +15,7 @@ from clbench.data.benchmark import (
     DataOrder,
     TaskData,
     TaskSequence,
-    permuted_tasks,
+    permuted_mnist,
     reference_permutation,
     split_by_classes,
 )
@@ -23,7 +23,6 @@ from clbench.data.benchmark import (
 CIFAR_MEAN = tuple(v / 255 for v in (125.3, 123.0, 113.9))
 CIFAR_STD = tuple(v / 255 for v in (63.0, 62.1, 66.7))
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
 
 # 5-datasets, in the fixed order of the reference, with each dataset's own normalisation.
 FIVE_DATASETS: tuple[
@@ -114,14 +113,6 @@ def miniimagenet_20(options: DataOptions) -> TaskSequence:
 
 def pmnist(options: DataOptions) -> TaskSequence:
     """Full MNIST under ten pixel permutations, one shared ten-way head (GPM's PMNIST)."""
-    data = _tensors(sources.load_mnist(options.root, options.download))
-    tasks = permuted_tasks(
-        "pmnist",
-        *data,
-        n_tasks=10,
-        seed=options.seed,
-        mean=MNIST_MEAN,
-        std=MNIST_STD,
-        order=options.order,
+    return permuted_mnist(
+        "pmnist", _tensors(sources.load_mnist(options.root, options.download)), options
     )
-    return TaskSequence(tasks=tasks, classes_per_task=10, multi_head=False)

@@ -6,7 +6,7 @@ removes from each projected weight's gradient its component in the kept basis
 gamma and beta: learned on task 0, frozen afterwards, with BatchNorm layers in eval mode so that
 running statistics, where the model keeps them, freeze too; `batchnorm = "train"` leaves them to
 train unprojected); task-specific heads are never touched.
-The protocol must be plain SGD (`ProjectionParams.training_protocol`). A
+The protocol must be plain SGD (`ProjectionParams.check_protocol`). A
 Linear layer with a plain weight gets its gradient projected inside its own backward, on the
 input side when that is cheaper (`input_projection`); other layers (convolutions, TRGP's scaled
 weights), and every layer where another plugin reads the raw gradient after backward (DFGP's
@@ -129,7 +129,7 @@ class ProjectionParams:
         require(self.samples >= 1, f"samples={self.samples} must be >= 1")
         require(all(c >= 1 for c in self.layer_caps), "layer_caps must all be >= 1")
 
-    def training_protocol(self, protocol: ProtocolParams) -> ProtocolParams:
+    def check_protocol(self, protocol: ProtocolParams) -> None:
         """The family trains with plain SGD, as its papers: weight decay adds a step along the
         weights themselves, outside the complement of the kept bases, and momentum is not part
         of the methods; either is refused with one line."""
@@ -141,7 +141,6 @@ class ProjectionParams:
             "trains with plain SGD; set both to 0 (weight decay steps out of the complement of "
             "the kept bases)",
         )
-        return protocol
 
 
 class BasisMemory(Protocol):

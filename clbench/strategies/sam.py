@@ -16,10 +16,13 @@ def sam_gradient(model: nn.Module, rho: float, loss_at_current_batch: Callable[[
 
     `g` are the gradients present (over every parameter that has one). The loss is recomputed by
     `loss_at_current_batch()` at the perturbed weights and back-propagated; the weights are then
-    restored bit for bit, so the optimizer steps from w with the sharpness-aware gradient.
+    restored bit for bit, so the optimizer steps from w with the sharpness-aware gradient. With
+    rho = 0 the loss is still recomputed: DFGP's second pass differs from its first by the
+    ascended mixing weights even where the weights stay (EnnengYang/DFGP
+    main_dfgp_cifar100.py:161-169).
     """
     params = [p for p in model.parameters() if p.grad is not None]
-    if not params or rho == 0:
+    if not params:
         return
     with torch.no_grad():
         norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params]))
