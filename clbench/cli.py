@@ -14,15 +14,8 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
+from clbench.arguments import OneLineParser, check_seed, folder, positive_int, seed, summary
 from clbench.errors import ClbenchError
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse whose usage errors are a single line."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
 
 LISTABLE = ("all", "benchmarks", "models", "strategies", "protocol", "suites")
 
@@ -92,8 +85,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from clbench.resolution import RunSpec
     from clbench.runner import run
 
-    if args.threads < 1:
-        raise ClbenchError(f"--threads {args.threads}: must be at least 1")
     torch.set_num_threads(args.threads)
     spec = RunSpec(
         benchmark=args.benchmark,
@@ -144,8 +135,10 @@ def cmd_protocol(args: argparse.Namespace) -> int:
 
 
 def _print_report(summary) -> None:
+    from clbench.report.text import one_line
+
     for benchmark, table in summary.tables.items():
-        print(f"\n{benchmark}\n{table.markdown}")
+        print(f"\n{one_line(benchmark)}\n{table.markdown}")
     for line in summary.problems:
         print(f"  {line}")
     print(f"report: {summary.index}")
@@ -171,6 +164,8 @@ def _suite_from_arguments(args: argparse.Namespace) -> tuple[dict, dict]:
         suite["strategies"] = [name.strip() for name in args.strategies.split(",") if name.strip()]
     if args.seeds:
         suite["seeds"] = coerce(list[int], args.seeds, "--seeds")
+        for value in suite["seeds"]:
+            check_seed(value, "--seeds entry")
     typed = overrides_from_assignments(args.set)
     owners = {"protocol", "model", *suite_strategies(suite)}
     for owner in typed:
@@ -240,13 +235,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from clbench.report import write_report
+    from clbench.report.build import ensure_report_folder
 
+    results = Path(args.results)
+    report = Path(args.report or results / "report")
+    if not args.dry_run:
+        ensure_report_folder(report)  # before the sweep, not after it
     summary = _sweep(args)
     if summary is None:
         return 0
     if summary.done or summary.skipped:
-        results = Path(args.results)
-        _print_report(write_report(results, Path(args.report or results / "report")))
+        _print_report(write_report(results, report))
     return 1 if summary.failed else 0
 
 
@@ -265,11 +264,14 @@ def _log_argument(parser: argparse.ArgumentParser) -> None:
 def _sweep_arguments(parser: argparse.ArgumentParser, results: str | None) -> None:
     parser.add_argument(
         "--results",
+        type=folder,
         default=results,
         required=results is None,
         help="folder of the result files" + (f" (default {results})" if results else ""),
     )
-    parser.add_argument("--data-root", default="data", help="where datasets live (default ./data)")
+    parser.add_argument(
+        "--data-root", type=folder, default="data", help="where datasets live (default ./data)"
+    )
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     parser.add_argument(
         "--strategies", default=None, help="comma-separated strategies instead of the suite's"
@@ -296,8 +298,10 @@ def _sweep_arguments(parser: argparse.ArgumentParser, results: str | None) -> No
         help="keep results made by other code (a different code digest) instead of re-running",
     )
     parser.add_argument("--executor", default="local", help="local (default), ray or submitit")
-    parser.add_argument("--jobs", type=int, default=1, help="runs at a time (default 1)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
+    parser.add_argument("--jobs", type=positive_int, default=1, help="runs at a time (default 1)")
+    parser.add_argument(
+        "--threads", type=positive_int, default=1, help="torch threads per run (default 1)"
+    )
     parser.add_argument(
         "--address", default=None, help="ray: the cluster address (default: start a local Ray)"
     )
@@ -305,7 +309,9 @@ def _sweep_arguments(parser: argparse.ArgumentParser, results: str | None) -> No
         "--submitit-cluster", default="slurm", help="submitit: slurm (default) or local"
     )
     parser.add_argument("--partition", default=None, help="submitit: the SLURM partition")
-    parser.add_argument("--timeout-min", type=int, default=240, help="submitit: minutes per run")
+    parser.add_argument(
+        "--timeout-min", type=positive_int, default=240, help="submitit: minutes per run"
+    )
     _log_argument(parser)
 
 
@@ -344,7 +350,7 @@ def _version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="clbench", description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog="clbench", description=summary(__doc__))
     parser.add_argument("--version", action="version", version=f"clbench {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
@@ -359,13 +365,15 @@ def build_parser() -> argparse.ArgumentParser:
     one = commands.add_parser("run", help="train one strategy on one benchmark, write its result")
     one.add_argument("--benchmark", required=True, help="a benchmark name (clbench list)")
     one.add_argument("--strategy", required=True, help="a strategy name (clbench list)")
-    one.add_argument("--seed", type=int, default=0, help="seed of data splits and training (0)")
+    one.add_argument("--seed", type=seed, default=0, help="seed of data splits and training (0)")
     one.add_argument("--model", default=None, help="a model name; default: the benchmark's preset")
     one.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
-    one.add_argument("--data-root", default="data", help="where datasets live (default ./data)")
+    one.add_argument(
+        "--data-root", type=folder, default="data", help="where datasets live (default ./data)"
+    )
     one.add_argument("--no-download", action="store_true", help="never try to download data")
     one.add_argument(
-        "--results", default="runs", help="folder for the result file (default ./runs)"
+        "--results", type=folder, default="runs", help="folder for the result file (default ./runs)"
     )
     one.add_argument(
         "--set",
@@ -378,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     one.add_argument(
         "--threads",
-        type=int,
+        type=positive_int,
         default=1,
         help="torch threads (default 1, as in sweeps; recorded in the result's environment)",
     )
@@ -398,7 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     card.add_argument("--benchmark", help="a benchmark name (clbench list)")
     card.add_argument("--strategy", help="a strategy name (clbench list)")
-    card.add_argument("--seed", type=int, default=0, help="the run's seed (default 0)")
+    card.add_argument("--seed", type=seed, default=0, help="the run's seed (default 0)")
     card.add_argument("--model", default=None, help="a model name; default: the preset's")
     card.add_argument(
         "--set",
@@ -425,12 +433,16 @@ def build_parser() -> argparse.ArgumentParser:
     suite = commands.add_parser("bench", help="sweep a suite, then write its report")
     suite.add_argument("--suite", default="default", help="a shipped suite's name or a .toml path")
     _sweep_arguments(suite, results="runs/default")
-    suite.add_argument("--report", default=None, help="report folder (default RESULTS/report)")
+    suite.add_argument(
+        "--report", type=folder, default=None, help="report folder (default RESULTS/report)"
+    )
     suite.set_defaults(handler=cmd_bench)
 
     report = commands.add_parser("report", help="tables and figures from a results folder")
     report.add_argument("results_dir", metavar="RESULTS_DIR")
-    report.add_argument("--out", default=None, help="report folder (default RESULTS_DIR/report)")
+    report.add_argument(
+        "--out", type=folder, default=None, help="report folder (default RESULTS_DIR/report)"
+    )
     report.set_defaults(handler=cmd_report)
 
     svd = commands.add_parser(
@@ -442,7 +454,9 @@ def build_parser() -> argparse.ArgumentParser:
         "new-strategy", help="write a strategy package skeleton that installs and runs"
     )
     scaffold.add_argument("name", metavar="NAME", help="the strategy's name, e.g. my-method")
-    scaffold.add_argument("--dir", default=".", help="where to write clbench-NAME/ (default .)")
+    scaffold.add_argument(
+        "--dir", type=folder, default=".", help="where to write clbench-NAME/ (default .)"
+    )
     scaffold.set_defaults(handler=cmd_new_strategy)
 
     steps = commands.add_parser(
@@ -473,9 +487,9 @@ def main(argv: list[str] | None = None) -> int:
     except ClbenchError as err:
         print(f"clbench: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("clbench: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:  # Ctrl-C; a sweep's `Interrupted` (SIGTERM too) says more
+        print(f"clbench: {str(err) or 'interrupted'}", file=sys.stderr)
+        return getattr(err, "exit_status", 130)
     except BrokenPipeError:  # the reader of stdout left early (`clbench list | head`)
         # Point stdout at /dev/null so that flushing it at exit does not fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -11,11 +11,12 @@ stored inputs, and `gram`, running Gram matrices).
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
 
+from clbench.arguments import OneLineParser, summary
+from clbench.data import BENCHMARKS
 from clbench.strategies import STRATEGIES
 
 CHILD = """
@@ -65,17 +66,18 @@ def measure(benchmark: str, strategy: str, overrides: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="clbench bench-memory", description=__doc__.split("\n")[0]
-    )
+    parser = OneLineParser(prog="clbench bench-memory", description=summary(__doc__))
     parser.add_argument("--benchmark", default="split-mnist5k")
     parser.add_argument("--strategies", default="all", help="comma-separated names, or all")
     args = parser.parse_args(argv)
+    BENCHMARKS.get(args.benchmark)
     names = (
         [n for n, _ in STRATEGIES.items()]
         if args.strategies == "all"
         else args.strategies.split(",")
     )
+    for name in names:
+        STRATEGIES.get(name)
     runs = [(name, name, {}) for name in names]
     if "ness" in names:
         runs = [r for r in runs if r[0] != "ness"]

@@ -23,7 +23,6 @@ the `TensorDataset` one.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import functools
 import itertools
@@ -40,6 +39,7 @@ from avalanche.models import avalanche_forward
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
+from clbench.arguments import OneLineParser, positive_int, summary
 from clbench.params import overrides_from_assignments
 from clbench.resolution import RunSpec, resolve
 from clbench.runner import Prepared, prepare
@@ -172,16 +172,16 @@ def _summary(values: list[float]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="clbench bench-overhead", description=__doc__.split("\n")[0]
-    )
+    parser = OneLineParser(prog="clbench bench-overhead", description=summary(__doc__))
     parser.add_argument("--benchmark", default="pmnist5k")
     parser.add_argument("--model", default=None, help="default: the benchmark's preset model")
     parser.add_argument("--strategies", default="all", help="comma-separated names, or all")
-    parser.add_argument("--steps", type=int, default=50, help="iterations per timed segment")
-    parser.add_argument("--repeats", type=int, default=7, help="interleaved rounds")
-    parser.add_argument("--task0-epochs", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument(
+        "--steps", type=positive_int, default=50, help="iterations per timed segment"
+    )
+    parser.add_argument("--repeats", type=positive_int, default=7, help="interleaved rounds")
+    parser.add_argument("--task0-epochs", type=positive_int, default=1)
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
     parser.add_argument(
         "--set", action="append", default=[], metavar="OWNER.FIELD=VALUE",
         help="protocol.FIELD for every strategy (e.g. protocol.batch_size=64), or STRATEGY.FIELD "

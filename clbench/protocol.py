@@ -25,7 +25,6 @@ from avalanche.models import avalanche_forward
 from torch.utils.data import Dataset
 
 from clbench.data.loading import sequential_loader
-from clbench.errors import TrainingDiverged
 from clbench.models import evaluation_mode
 from clbench.params import require
 
@@ -210,15 +209,6 @@ class ValidationSchedule(SupervisedPlugin):
         strategy.optimizer = make_optimizer(
             self.params, trainable, self.lr, decayed_elsewhere, heads
         )
-
-    def before_backward(self, strategy, **kwargs) -> None:
-        loss = strategy.loss.item()  # one read of the scalar; cheaper than a tensor isfinite
-        if not math.isfinite(loss):
-            raise TrainingDiverged(
-                f"non-finite loss ({loss}) at task {self.task + 1}, "
-                f"epoch {self.epochs_run + 1}, step {strategy.clock.train_epoch_iterations + 1} "
-                "(counted from 1)"
-            )
 
     def after_training_epoch(self, strategy, **kwargs) -> None:
         loss = validation_loss(strategy, self.validation, self.params.eval_batch_size)

@@ -36,6 +36,7 @@ from typing import Any
 
 import torch
 
+from clbench.arguments import check_seed
 from clbench.data import BENCHMARKS
 from clbench.errors import ConfigError
 from clbench.models import ModelParams
@@ -399,6 +400,7 @@ def _split_own(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
 def _check_spec(spec: RunSpec) -> None:
     BENCHMARKS.get(spec.benchmark)
     STRATEGIES.get(spec.strategy)
+    check_seed(spec.seed)
     valid_owners = {"protocol", "model", spec.strategy}
     for owner in [*spec.overrides, *spec.typed]:
         if owner not in valid_owners:

@@ -27,7 +27,8 @@ from torch import Tensor
 
 from clbench.data import BENCHMARKS, DataOptions, TaskSequence
 from clbench.data.benchmark import to_scenario
-from clbench.errors import ConfigError
+from clbench.divergence import DivergenceWatch, check_distance
+from clbench.errors import ConfigError, TrainingDiverged
 from clbench.evaluation import AccuracyRecorder
 from clbench.machine import cpu_kernels, cpu_model, device_name
 from clbench.memory import kept_bytes
@@ -169,7 +170,10 @@ def prepare(
     with warnings.catch_warnings():  # "no loggers": the harness records its own metrics
         warnings.simplefilter("ignore", UserWarning)
         template = _template(
-            model, protocol, spec.device, [*built.plugins, schedule, recorder, *extras]
+            model,
+            protocol,
+            spec.device,
+            [*built.plugins, DivergenceWatch(), schedule, recorder, *extras],
         )
     return Prepared(resolved, sequence, built, scenario, schedule, recorder, template, training_log)
 
@@ -229,6 +233,8 @@ def train_sequence(
         prepared.train_task(t)
         trained = time.perf_counter()
         previous, weights = weights, layer_weights(template.model)
+        distance = parameter_distance(previous, weights)
+        check_distance(distance, t, schedule.epochs_run, schedule.lr)
         matrix.append(evaluate(template, recorder, evaluated_stream, n_tasks, passes))
         if prepared.training_log is not None:
             prepared.training_log.log_evaluation(matrix[-1], t + 1, split)
@@ -241,7 +247,7 @@ def train_sequence(
             "eval_seconds": time.perf_counter() - trained,
             "trainable_params": schedule.trainable_params,
             "kept_bytes": kept_bytes(built.plugins),
-            "parameter_distance": parameter_distance(previous, weights),
+            "parameter_distance": distance,
         }
         for plugin in built.plugins:
             if hasattr(plugin, "task_report"):
@@ -270,7 +276,9 @@ def run(
     epochs (for runs in the foreground of a terminal); `checkpoints` (with `results_dir`) saves
     the model after every task (`save_checkpoint`); `log` names the training logs to write (with
     `results_dir`, under `<name>.logs/<kind>/`, `clbench.training_log`), which do not change the
-    result."""
+    result. A run that diverges (`clbench.divergence`) raises `TrainingDiverged` and, with
+    `results_dir`, leaves `<name>.failed.json` saying so there instead of a result."""
+    started = time.perf_counter()
     resolved = resolve(spec)  # bad names and values are reported before the folder is touched
     kinds = check_log_kinds(log)
     if kinds and results_dir is None:
@@ -294,7 +302,16 @@ def run(
         checkpoint_dir = (
             Path(results_dir) / f"{resolved.name}.ckpt" if checkpoints and results_dir else None
         )
-        matrix, tasks = train_sequence(prepared, say, checkpoint_dir)
+        try:
+            matrix, tasks = train_sequence(prepared, say, checkpoint_dir)
+        except TrainingDiverged as err:
+            if results_dir is not None:
+                from clbench.executors.base import record_failure  # it imports this module
+
+                error = f"{type(err).__name__}: {err}"
+                seconds = time.perf_counter() - started
+                record_failure(Path(results_dir), resolved.name, error, seconds)
+            raise
     model = prepared.template.model
     result = {
         "format": RESULT_FORMAT,

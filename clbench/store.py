@@ -1,25 +1,114 @@
-"""Result files: one JSON document per run, written atomically, validated when read."""
+"""Result files: one JSON document per run, written atomically, checked against a declared schema
+when read.
+
+`ResultDocument` (with `SpecRecord`, `Metrics` and `TaskRecord`) and `FailureRecord` declare every
+field that sweeps, reports and figures read; a file that does not match is invalid, and readers
+treat it as absent. Metrics are recomputed from the accuracy matrix on every read, never taken
+from the file.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
 import tempfile
+import typing
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
 from clbench.errors import ClbenchError
+from clbench.metrics import summarize
 
 RESULT_FORMAT = 2  # 2: accuracies and metrics in percent (1: fractions)
-REQUIRED_KEYS = ("format", "name", "spec", "accuracy_matrix", "metrics", "tasks", "environment")
+#: Prefix of every temporary file clbench writes into a results folder; leftovers of a killed
+#: write carry it, and only files that carry it are deleted (`remove_temporaries`).
+TMP_PREFIX = ".clbench-tmp-"
+
+
+@dataclass
+class SpecRecord:
+    """A result's `spec`: the run's configuration (`clbench.resolution.ResolvedRun.config`)."""
+
+    benchmark: str
+    strategy: str
+    model: str
+    seed: int
+    protocol: dict[str, Any]
+    model_params: dict[str, Any]
+    strategy_params: dict[str, Any]
+
+
+@dataclass
+class Metrics:
+    """A result's `metrics` (percent or points); readers recompute them from the matrix."""
+
+    acc: float
+    bwt: float
+    forgetting: float
+    learning_accuracy: float
+
+
+@dataclass
+class NullSpaceLayer:
+    """One layer of NESS's `null_space` record."""
+
+    rank: float
+
+
+@dataclass
+class TaskRecord:
+    """One entry of a result's `tasks`; the per-layer sizes are there for strategies that keep
+    subspaces."""
+
+    train_seconds: float
+    eval_seconds: float
+    trainable_params: int
+    kept_bytes: int
+    basis_sizes: dict[str, float] = field(default_factory=dict)
+    null_space_rank: dict[str, float] = field(default_factory=dict)
+    null_space: dict[str, NullSpaceLayer] = field(default_factory=dict)
+
+
+@dataclass
+class ResultDocument:
+    """A result file (`clbench.runner.run`); fields not declared here are kept but not read."""
+
+    format: int
+    name: str
+    spec: SpecRecord
+    accuracy_matrix: list[list[float]]
+    metrics: Metrics
+    tasks: list[TaskRecord]
+    environment: dict[str, Any]
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class FailureRecord:
+    """A failure file, `<name>.failed.json` (`clbench.executors.base.execute`)."""
+
+    name: str
+    error: str
+    traceback: str = ""
+
+
+class InvalidDocument(ClbenchError):
+    """A file that is not a document of its kind; readers treat it as absent."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(f"{path}: {why}")
+        self.path, self.why = Path(path), why
 
 
 def ensure_writable(folder: Path) -> None:
     """Create `folder` if needed and check that files can be written there, before any work."""
     try:
         Path(folder).mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-", delete=True)
+        probe = tempfile.NamedTemporaryFile(dir=folder, prefix=f"{TMP_PREFIX}probe-", delete=True)
         probe.close()
     except OSError as err:
         raise ClbenchError(f"cannot write results to {folder}: {err.strerror or err}") from None
@@ -31,7 +120,7 @@ def write_json_atomic(path: Path, document: dict[str, Any]) -> None:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}.", dir=path.parent)
     except OSError as err:
         raise ClbenchError(f"cannot write results to {path.parent}: {err.strerror}") from None
     try:
@@ -46,35 +135,139 @@ def write_json_atomic(path: Path, document: dict[str, Any]) -> None:
         raise
 
 
+def remove_temporaries(folder: Path) -> None:
+    """Delete the temporary files that writes cut short (by a kill) left in `folder`."""
+    for leftover in Path(folder).glob(f"{TMP_PREFIX}*"):
+        leftover.unlink(missing_ok=True)
+
+
+@functools.cache
+def _hints(schema: type) -> dict[str, Any]:
+    return typing.get_type_hints(schema)
+
+
+def _shown(value: Any) -> str:
+    """`value` as a problem names it: containers by kind, other values as JSON (shortened)."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    text = json.dumps(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
+def _wanted(kind: Any) -> str:
+    """What the schema type `kind` asks for, in words."""
+    if is_dataclass(kind) or typing.get_origin(kind) is dict:
+        return "an object"
+    if typing.get_origin(kind) is list:
+        return "a list"
+    return {float: "a finite number", int: "an integer", str: "a string"}[kind]
+
+
+def _fits(value: Any, kind: Any) -> bool:
+    """Whether `value` has the JSON type of `kind`, not looking inside containers."""
+    origin = typing.get_origin(kind)
+    if kind is Any:
+        return True
+    if is_dataclass(kind) or origin is dict:
+        return isinstance(value, dict)
+    if origin is list:
+        return isinstance(value, list)
+    if kind is float:
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        return number and math.isfinite(value)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def schema_problem(value: Any, kind: Any, where: str = "") -> str | None:
+    """Why `value` (parsed JSON) does not match the schema type `kind` (a dataclass, `list[...]`,
+    `dict[str, ...]`, `Any` or a scalar type), or None when it does; `where` names it."""
+    if not _fits(value, kind):
+        return f"{where or 'the document'} is {_shown(value)}, expected {_wanted(kind)}"
+    inner: list[tuple[str, Any, Any]] = []  # (where, value, kind) of what `value` holds
+    if is_dataclass(kind):
+        required = [
+            f.name
+            for f in fields(kind)
+            if f.default is MISSING and f.default_factory is MISSING and f.name not in value
+        ]
+        if required:
+            return f"{where + ': ' if where else ''}missing {', '.join(required)}"
+        hints, prefix = _hints(kind), f"{where}." if where else ""
+        inner = [
+            (prefix + f.name, value[f.name], hints[f.name]) for f in fields(kind) if f.name in value
+        ]
+    elif typing.get_origin(kind) is list:
+        (item_kind,) = typing.get_args(kind)
+        inner = [(f"{where}[{i}]", item, item_kind) for i, item in enumerate(value)]
+    elif typing.get_origin(kind) is dict:
+        item_kind = typing.get_args(kind)[1]
+        inner = [(f"{where}.{key}", item, item_kind) for key, item in value.items()]
+    for item_where, item, item_kind in inner:
+        problem = schema_problem(item, item_kind, item_where)
+        if problem:
+            return problem
+    return None
+
+
 def validate_result(document: Any) -> str | None:
-    """Why `document` is not a complete result, or None when it is."""
-    if not isinstance(document, dict):
-        return "not a JSON object"
-    missing = [key for key in REQUIRED_KEYS if key not in document]
-    if missing:
-        return f"missing {', '.join(missing)}"
+    """Why `document` is not a complete result (`ResultDocument`), or None when it is."""
+    problem = schema_problem(document, ResultDocument)
+    if problem:
+        return problem
     if document["format"] != RESULT_FORMAT:
         return f"format {document['format']} (expected {RESULT_FORMAT})"
     matrix = document["accuracy_matrix"]
-    if not isinstance(matrix, list) or not matrix or any(len(r) != len(matrix) for r in matrix):
+    if not matrix or any(len(row) != len(matrix) for row in matrix):
         return "accuracy_matrix is not square"
     for row in matrix:
         for value in row:
-            if (
-                not isinstance(value, int | float)
-                or not math.isfinite(value)
-                or not 0 <= value <= 100
-            ):
+            if not 0 <= value <= 100:
                 return f"accuracy {value!r} is not a percentage in [0, 100]"
     if len(document["tasks"]) != len(matrix):
         return "tasks and accuracy_matrix disagree on the number of tasks"
     return None
 
 
-def read_result(path: Path) -> dict[str, Any] | None:
-    """The result stored at `path`, or None when it is absent, truncated or invalid."""
+def _load(path: Path, problem: Callable[[Any], str | None]) -> dict[str, Any] | None:
+    """The JSON document at `path`, or None when there is no file; raises InvalidDocument when it
+    cannot be read or parsed or `problem` finds one in it."""
+    path = Path(path)
     try:
-        document = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
+        document = json.loads(path.read_text())
+    except FileNotFoundError:
         return None
-    return None if validate_result(document) else document
+    except OSError as err:
+        raise InvalidDocument(path, f"cannot be read ({err.strerror or err})") from None
+    except ValueError as err:
+        raise InvalidDocument(path, f"not valid JSON ({type(err).__name__})") from None
+    why = problem(document)
+    if why:
+        raise InvalidDocument(path, why)
+    return document
+
+
+def load_result(path: Path) -> dict[str, Any] | None:
+    """The result stored at `path`, with its metrics recomputed from its accuracy matrix; None
+    when there is no file. Raises InvalidDocument for a file that is not a complete result."""
+    document = _load(path, validate_result)
+    if document is None:
+        return None
+    return {**document, "metrics": summarize(document["accuracy_matrix"])}
+
+
+def read_result(path: Path) -> dict[str, Any] | None:
+    """The result stored at `path` (as `load_result`), or None when it is absent or invalid."""
+    try:
+        return load_result(path)
+    except InvalidDocument:
+        return None
+
+
+def load_failure(path: Path) -> dict[str, Any] | None:
+    """The failure record stored at `path`, or None when there is no file; raises
+    InvalidDocument for one that is not a `FailureRecord`."""
+    return _load(path, lambda document: schema_problem(document, FailureRecord))

@@ -23,7 +23,7 @@ import itertools
 import sys
 import tomllib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -31,14 +31,17 @@ from typing import Any
 
 from tqdm import tqdm
 
+from clbench.arguments import check_seed
+from clbench.data import BENCHMARKS
 from clbench.errors import ClbenchError, ConfigError
 from clbench.executors import Executor
+from clbench.executors.base import Interrupted, interruptible
 from clbench.executors.local import LocalExecutor
 from clbench.params import parse_assignment
 from clbench.provenance import current_code_digest, harness_digest
 from clbench.resolution import OWN_PROTOCOL_PREFIX, RunSpec, resolve
 from clbench.runner import strategy_module
-from clbench.store import ensure_writable, read_result
+from clbench.store import InvalidDocument, ensure_writable, load_result, remove_temporaries
 from clbench.strategies import STRATEGIES
 
 SUITE_KEYS = {"benchmarks", "strategies", "seeds", "presets", "overrides", "grid"}
@@ -53,12 +56,15 @@ def shipped_suites() -> list[str]:
 
 
 def load_suite(name_or_path: str) -> dict[str, Any]:
-    """A shipped suite by name, or a TOML file by path."""
+    """A shipped suite by name, or a TOML file by path, checked by `check_suite`."""
     path = Path(name_or_path)
     if path.suffix == ".toml":
         if not path.is_file():
             raise ConfigError(f"suite file {path} does not exist")
-        text = path.read_text()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"suite {path}: not UTF-8 text (byte {err.start})") from None
     elif name_or_path in shipped_suites():
         text = resources.files("clbench").joinpath(f"suites/{name_or_path}.toml").read_text()
     else:
@@ -70,20 +76,77 @@ def load_suite(name_or_path: str) -> dict[str, Any]:
         suite = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"suite {name_or_path}: invalid TOML ({err})") from None
+    check_suite(suite, name_or_path)
+    return suite
+
+
+def check_suite(suite: dict[str, Any], label: str) -> None:
+    """One line naming the first key of `suite` whose type or name is not valid: every key must
+    be known, every benchmark, strategy and owner registered, every seed an integer seed, and
+    every preset, override and grid entry must name a benchmark or strategy of the suite."""
+
+    def fail(message: str) -> None:
+        raise ConfigError(f"suite {label}: {message}")
+
+    def names(key: str, registry: Any) -> list[str]:
+        value = suite.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            fail(f"{key} = {value!r} must be a list of {registry.kind} names")
+        for name in value:
+            try:
+                registry.get(name)
+            except ConfigError as err:
+                fail(str(err))
+        return value
+
+    def table(value: Any, where: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            fail(f"{where} = {value!r} must be a table")
+        return value
+
     unknown = sorted(set(suite) - SUITE_KEYS)
     if unknown:
-        raise ConfigError(
-            f"suite {name_or_path}: unknown key {unknown[0]!r}; "
-            f"valid: {', '.join(sorted(SUITE_KEYS))}"
-        )
-    for benchmark, preset in suite.get("presets", {}).items():
+        fail(f"unknown key {unknown[0]!r}; valid: {', '.join(sorted(SUITE_KEYS))}")
+    benchmarks = names("benchmarks", BENCHMARKS)
+    if suite.get("strategies", "all") == "all":
+        strategies = [name for name, _ in STRATEGIES.items()]
+    else:
+        strategies = names("strategies", STRATEGIES)
+    seeds = suite.get("seeds", [0])
+    if not isinstance(seeds, list) or not seeds:
+        fail(f"seeds = {seeds!r} must be a non-empty list of integers")
+    for seed in seeds:
+        check_seed(seed, f"suite {label}: seeds entry")
+    owners = ["protocol", "model", *strategies]
+    for benchmark, preset in table(suite.get("presets", {}), "presets").items():
+        if benchmark not in benchmarks:
+            fail(f"presets.{benchmark} names no benchmark of the suite ({', '.join(benchmarks)})")
+        preset = table(preset, f"presets.{benchmark}")
         unknown = sorted(set(preset) - PRESET_KEYS)
         if unknown:
-            raise ConfigError(
-                f"suite {name_or_path}: presets.{benchmark}: unknown key {unknown[0]!r}; "
+            fail(
+                f"presets.{benchmark}: unknown key {unknown[0]!r}; "
                 f"valid: {', '.join(sorted(PRESET_KEYS))}"
             )
-    return suite
+        table(preset.get("protocol", {}), f"presets.{benchmark}.protocol")
+        for key in ("strategies", "strategy_protocol"):
+            for strategy, values in table(
+                preset.get(key, {}), f"presets.{benchmark}.{key}"
+            ).items():
+                where = f"presets.{benchmark}.{key}.{strategy}"
+                if strategy not in strategies:
+                    fail(f"{where} names no strategy of the suite")
+                table(values, where)
+    for owner, values in table(suite.get("overrides", {}), "overrides").items():
+        if owner not in owners:
+            fail(f"overrides.{owner}: unknown owner; valid: protocol, model or a suite strategy")
+        table(values, f"overrides.{owner}")
+    for key, values in table(suite.get("grid", {}), "grid").items():
+        owner = key.split(".", 1)[0]
+        if "." not in key or owner not in owners:
+            fail(f"grid key {key!r} must be OWNER.FIELD with OWNER protocol, model or a strategy")
+        if not isinstance(values, list) or not values:
+            fail(f"grid.{key} = {values!r} must be a non-empty list of values")
 
 
 def _suite_preset(suite: dict[str, Any], benchmark: str, strategy: str) -> dict[str, dict]:
@@ -197,8 +260,9 @@ def plan(
 ) -> Planned:
     """Sort `specs` into runs to do and valid results to keep. A result whose `code_digest`
     differs from what the current code would record (or that records none) is stale and is run
-    again, unless `reuse_stale`. Duplicate specs run once. `names`: the specs' resolved names,
-    where the caller has them."""
+    again, unless `reuse_stale`; an invalid result file is run again as if absent, with a warning
+    line on stderr. Duplicate specs run once. `names`: the specs' resolved names, where the caller
+    has them."""
     names = names or [resolve(spec).name for spec in specs]
     harness = harness_digest()  # read once; each strategy's package is read once below
     digests: dict[str | None, str] = {}
@@ -208,7 +272,11 @@ def plan(
         if name in seen:
             continue
         seen.add(name)
-        result = read_result(Path(results_dir) / f"{name}.json")
+        try:
+            result = load_result(Path(results_dir) / f"{name}.json")
+        except InvalidDocument as err:
+            print(f"clbench: warning: invalid result {err}; the run is done again", file=sys.stderr)
+            result = None
         if result is not None:
             module = strategy_module(spec.strategy)
             if module not in digests:
@@ -231,15 +299,15 @@ def run_sweep(
 ) -> SweepSummary:
     """Run every spec without a valid, current result in `results_dir` on `executor` (default:
     local, in the foreground); failed runs leave a failure file. On a terminal a bar counts the
-    runs; elsewhere (logs) each finished run is one line."""
+    runs; elsewhere (logs) each finished run is one line. SIGINT or SIGTERM while the runs go on
+    stops those in progress and raises `Interrupted`, which says how far the sweep got."""
     results_dir = Path(results_dir)
     executor = executor or LocalExecutor()
     summary = SweepSummary()
     names = [resolve(spec).name for spec in specs]  # every name and value is checked up front
     ensure_writable(results_dir)
     with sweep_lock(results_dir):
-        for leftover in results_dir.glob(".*.json.*.tmp"):  # writes cut short by a kill
-            leftover.unlink(missing_ok=True)
+        remove_temporaries(results_dir)  # writes cut short by a kill
         planned = plan(specs, results_dir, reuse_stale, names)
         summary.skipped, summary.stale, todo = planned.present, planned.stale, planned.todo
         if summary.skipped:
@@ -250,17 +318,33 @@ def run_sweep(
                 "are run again; --reuse-stale keeps them"
             )
         on_terminal = sys.stderr.isatty()
-        with tqdm(
-            total=len(todo), desc="runs", unit="run", dynamic_ncols=True, disable=not on_terminal
-        ) as bar:
-            for count, outcome in enumerate(executor.run_all(todo, results_dir), start=1):
-                bar.update(1)
-                if outcome.ok:
-                    summary.done.append(outcome.name)
-                else:
-                    summary.failed[outcome.name] = outcome.error
-                    say(f"failed: {outcome.name}: {outcome.error}")
-                if not on_terminal and outcome.ok:
-                    say(f"run {count}/{len(todo)} done: {outcome.name} ({outcome.seconds:.1f}s)")
-                bar.set_postfix(failed=len(summary.failed), refresh=False)
+        outcomes = executor.run_all(todo, results_dir)
+        with (
+            tqdm(
+                total=len(todo),
+                desc="runs",
+                unit="run",
+                dynamic_ncols=True,
+                disable=not on_terminal,
+            ) as bar,
+            closing(outcomes),
+            interruptible(),
+        ):
+            try:
+                for count, outcome in enumerate(outcomes, start=1):
+                    bar.update(1)
+                    if outcome.ok:
+                        summary.done.append(outcome.name)
+                    else:
+                        summary.failed[outcome.name] = outcome.error
+                        say(f"failed: {outcome.name}: {outcome.error}")
+                    if not on_terminal and outcome.ok:
+                        say(
+                            f"run {count}/{len(todo)} done: {outcome.name} ({outcome.seconds:.1f}s)"
+                        )
+                    bar.set_postfix(failed=len(summary.failed), refresh=False)
+            except Interrupted as stop:
+                stop.total, stop.failed = len(todo), len(summary.failed)
+                stop.finished = len(summary.done) + stop.failed
+                outcomes.throw(stop)  # the executor stops and counts its runs, and raises it again
     return summary

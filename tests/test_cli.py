@@ -180,8 +180,10 @@ def test_run_threads_are_set_and_recorded(tmp_path, capsys):
     (path,) = tmp_path.glob("*.json")
     assert json.loads(path.read_text())["environment"]["threads"] == 2
     assert "(points)" in capsys.readouterr().out
-    assert main([*argv[:-4], "--threads", "0", "--results", str(tmp_path)]) == 2
-    assert "--threads 0: must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:
+        main([*argv[:-4], "--threads", "0", "--results", str(tmp_path)])
+    assert refused.value.code == 2
+    assert "argument --threads: 0 must be at least 1" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", ["run", "sweep", "bench", "list", "protocol"])

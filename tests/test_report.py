@@ -135,8 +135,7 @@ def test_partial_results_are_reported_not_fatal(results, tmp_path):
     assert summary.problems == [
         "missing: toy / gpm seed 1 (other rows of the benchmark have it)",
         "failed: toy / ewc seed 0: TrainingDiverged: NaN",
-        "unreadable result file (ignored): toy__lwf__seed0__0123456789.json: "
-        "not valid JSON (JSONDecodeError)",
+        "left out: toy__lwf__seed0__0123456789.json: not valid JSON (JSONDecodeError)",
     ]
     index = summary.index.read_text()
     assert "## Not in the tables" in index and "missing: toy / gpm seed 1" in index

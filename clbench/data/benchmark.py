@@ -118,15 +118,20 @@ def split_validation(
     """
     if not 0.0 <= pc_valid < 1.0:
         raise ConfigError(f"protocol.pc_valid={pc_valid} must lie in [0, 1)")
+    if rule not in ("random", "first"):
+        raise ConfigError(f"protocol.validation_split={rule!r} is not one of 'random', 'first'")
     if rule == "first":
         n_valid = int(pc_valid * n)
+    else:
+        n_valid = max(int(round(pc_valid * n)), 1) if pc_valid > 0 else 0
+    if n_valid >= n:
+        raise ConfigError(
+            f"protocol.pc_valid={pc_valid} leaves no training sample in a task of {n}; "
+            f"use a share below {(n - 1) / n:.4g}"
+        )
+    if rule == "first":
         return torch.arange(n_valid, n), torch.arange(n_valid)
-    if rule != "random":
-        raise ConfigError(f"protocol.validation_split={rule!r} is not one of 'random', 'first'")
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    n_valid = int(round(pc_valid * n))
-    if n_valid == 0 and pc_valid > 0:
-        n_valid = 1
     return order[: n - n_valid], order[n - n_valid :]
 
 

@@ -5,14 +5,19 @@ CIFAR-10/100, MNIST, Fashion-MNIST and SVHN can be fetched with torchvision when
 ``download`` is true and the network allows; notMNIST and MiniImageNet must be provided
 by the user. Anything absent, unobtainable or malformed raises ``MissingDataError``
 with a one-line message naming the expected files and where they come from.
+
+Pickled data files are read by a restricted unpickler that builds only numpy arrays, numpy
+scalars and plain Python values: a file naming any other code is refused, not run.
 """
 
+import codecs
 import gzip
 import os
 import pickle
 import shutil
 import socket
 import threading
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -297,11 +302,20 @@ def _load_idx(layout: _Layout, dataset: type[tvd.MNIST], root: Path, download: b
 
 
 def _gunzip(packed: Path, target: Path) -> None:
-    """Decompress `packed` into `target` atomically."""
+    """Decompress `packed` into `target` atomically; a corrupt archive is a one-line error and
+    no partial file is left behind."""
     partial = target.with_name(target.name + ".part")
-    with gzip.open(packed, "rb") as src, open(partial, "wb") as dst:
-        shutil.copyfileobj(src, dst)
-    os.replace(partial, target)
+    try:
+        with gzip.open(packed, "rb") as src, open(partial, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        os.replace(partial, target)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise MissingDataError(
+            f"{packed} is not a readable gzip file ({_one_line(exc)}); delete it and put an "
+            f"intact copy there, or {target.name} uncompressed"
+        ) from None
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _read_cifar_batch(path: Path, label_key: str, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -338,13 +352,54 @@ def _read_svhn(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return x, _checked_labels(y, len(x), 10, path)
 
 
+def _numpy_pickle_globals() -> dict[tuple[str, str], object]:
+    """The globals that pickles of numpy arrays and scalars name, mapped to the installed numpy's
+    objects. Files written by numpy 1.x name ``numpy.core``, by numpy 2.x ``numpy._core``; the
+    callables are taken from numpy's own reductions, whichever module holds them now."""
+    array = np.zeros(1, np.uint8)
+    admitted: dict[tuple[str, str], object] = {
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        # Python 3 writes bytes as _codecs.encode(text, "latin1") at protocols 0 to 2.
+        ("_codecs", "encode"): codecs.encode,
+    }
+    for core in ("numpy.core", "numpy._core"):
+        admitted[(f"{core}.multiarray", "_reconstruct")] = array.__reduce__()[0]  # protocol < 5
+        admitted[(f"{core}.numeric", "_frombuffer")] = array.__reduce_ex__(5)[0]  # protocol 5
+        admitted[(f"{core}.multiarray", "scalar")] = np.uint8(0).__reduce__()[0]
+    return admitted
+
+
+class _DataUnpickler(pickle.Unpickler):
+    """An unpickler that builds numpy arrays and scalars, dicts, lists, tuples, strings, bytes
+    and numbers, and refuses every other global before importing anything."""
+
+    ADMITTED = _numpy_pickle_globals()
+
+    def find_class(self, module: str, name: str) -> object:
+        try:
+            return self.ADMITTED[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(
+                f"it names {module}.{name}, which is refused: data files may hold only numpy "
+                "arrays, numbers, strings, lists and dicts, and no code in them is run"
+            ) from None
+
+
 def _read_pickle(path: Path) -> object:
-    """Unpickle a data file; latin1 also decodes pickles written by Python 2."""
+    """Unpickle a data file with `_DataUnpickler`; latin1 also decodes pickles written by
+    Python 2."""
     try:
         with open(path, "rb") as f:
-            return pickle.load(f, encoding="latin1")
-    except (OSError, pickle.UnpicklingError, EOFError, ValueError) as exc:
-        raise MissingDataError(f"{path} is not a readable pickle: {_one_line(exc)}") from None
+            return _DataUnpickler(f, encoding="latin1").load()
+    except MemoryError:
+        raise  # a file too large for this machine is not a malformed one
+    # With no code admitted, any other failure of the unpickler or of numpy's callables means a
+    # malformed file: AttributeError, EOFError, LookupError, OverflowError, TypeError, ...
+    except Exception as exc:
+        raise MissingDataError(
+            f"{path} is not a readable pickle: {type(exc).__name__}: {_one_line(exc)}"
+        ) from None
 
 
 def _field(entry: object, key: str, path: Path) -> object:

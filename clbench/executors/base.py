@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Protocol
 
 from clbench.errors import ClbenchError
@@ -27,6 +31,16 @@ class Outcome:
 
 def failure_path(results_dir: Path, name: str) -> Path:
     return Path(results_dir) / f"{name}.failed.json"
+
+
+def record_failure(
+    results_dir: Path, name: str, error: str, seconds: float, detail: str = ""
+) -> Outcome:
+    """Write `<name>.failed.json` with `error` (one line) and `detail` (a traceback, if any)."""
+    write_json_atomic(
+        failure_path(results_dir, name), {"name": name, "error": error, "traceback": detail}
+    )
+    return Outcome(name, False, seconds, error)
 
 
 def execute(
@@ -51,16 +65,67 @@ def execute(
     except Exception as err:  # one broken run must not stop the sweep
         message = f"{type(err).__name__}: {err}"
         detail = "" if isinstance(err, ClbenchError) else traceback.format_exc()
-        write_json_atomic(
-            failure_path(results_dir, name),
-            {"name": name, "error": message, "traceback": detail},
-        )
-        return Outcome(name, False, time.perf_counter() - started, message)
+        return record_failure(results_dir, name, message, time.perf_counter() - started, detail)
     failure_path(results_dir, name).unlink(missing_ok=True)
     return Outcome(name, True, time.perf_counter() - started)
 
 
-class Executor(Protocol):
-    """Runs specs by calling `execute` somewhere; yields each outcome as its run finishes."""
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped a sweep. A KeyboardInterrupt, so that no `except Exception`
+    around a run records it as the run's failure; its text is the line the CLI prints. The sweep
+    sets `total`, `finished` and `failed`; the executor sets `stopped`, the runs it cut short."""
 
-    def run_all(self, specs: list[RunSpec], results_dir: Path) -> Iterator[Outcome]: ...
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.total = self.finished = self.failed = self.stopped = 0
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signum  # what a shell reports for a process ended by the signal
+
+    def __str__(self) -> str:
+        failed = f" ({self.failed} failed)" if self.failed else ""
+        return (
+            f"interrupted by {signal.Signals(self.signum).name}: {self.finished} of {self.total} "
+            f"runs finished{failed}, {self.stopped} stopped; re-run the same command to resume"
+        )
+
+
+Handler = Callable[[int, FrameType | None], object] | int
+
+
+@contextmanager
+def signal_handlers(handler: Handler, *signums: int) -> Iterator[None]:
+    """`handler` for `signums` within, the previous handlers after. Only the main thread may set
+    handlers (Python runs them there); in any other thread this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, handler) for signum in signums}
+    try:
+        yield
+    finally:
+        for signum, before in previous.items():
+            signal.signal(signum, before)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second signal must not cut the cleanup short
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+def interruptible() -> AbstractContextManager[None]:
+    """Within: SIGINT (Ctrl-C) and SIGTERM raise `Interrupted`, once; later ones are ignored."""
+    return signal_handlers(_interrupt, signal.SIGINT, signal.SIGTERM)
+
+
+class Executor(Protocol):
+    """Runs specs by calling `execute` somewhere; yields each outcome as its run finishes. An
+    `Interrupted` raised while it waits, or thrown in at a `yield`, must come out again; an
+    executor that stops the runs in progress counts them in its `stopped` first."""
+
+    def run_all(
+        self, specs: list[RunSpec], results_dir: Path
+    ) -> Generator[Outcome, None, None]: ...

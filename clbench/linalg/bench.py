@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from clbench.arguments import OneLineParser, positive_int, seed
 from clbench.linalg.basis import energy_rank
 from clbench.linalg.decompose import choose_route, left_singular, principal_angles
 from clbench.machine import device_name
@@ -166,7 +167,7 @@ def _shape(text: str) -> tuple[int, int]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the table; returns the process exit status."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="clbench bench-svd",
         description="Time clbench's SVD utility (auto route) against numpy's float64 SVD "
         f"and compare the bases kept by GPM's rule at eps={THRESHOLD}.",
@@ -179,16 +180,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DxN",
         help=f"matrix shapes (default: {' '.join(SHAPES)})",
     )
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per shape (median)")
+    parser.add_argument(
+        "--repeats", type=positive_int, default=3, help="timed runs per shape (median)"
+    )
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic matrices")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch.set_num_threads")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of the synthetic matrices")
     args = parser.parse_args(argv)
-    if args.repeats < 1:
-        parser.error(f"--repeats must be >= 1, got {args.repeats}")
     if args.threads is not None:
-        if args.threads < 1:
-            parser.error(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     if args.device == "cuda" and not torch.cuda.is_available():
         print("error: --device cuda requested but CUDA is not available", file=sys.stderr)

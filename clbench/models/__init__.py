@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import ClassVar
 
+import torch
 from torch import nn
 
 from clbench.errors import ConfigError
@@ -103,13 +104,38 @@ def build_model(
     """Backbone `name` for `input_shape` with `n_heads` bias-free heads of `n_classes` outputs."""
     if name not in MODELS:
         raise ConfigError(f"unknown model {name!r}; valid models: {', '.join(MODELS)}")
+    backbone, problem = _backbone(name, tuple(input_shape), params)
+    if backbone is None:
+        fitting = [other for other in MODELS if _backbone(other, input_shape, params)[0]]
+        raise ConfigError(f"{problem}; models that take it: {', '.join(fitting) or 'none'}")
+    return MultiHeadNet(backbone, backbone.feature_dim, n_heads, n_classes)
+
+
+def _backbone(
+    name: str, input_shape: tuple[int, ...], params: ModelParams
+) -> tuple[nn.Module | None, str]:
+    """Model `name`'s backbone for `input_shape`, or None and why it cannot take that input."""
     entry = MODELS[name]
+    got = "x".join(map(str, input_shape))
     if entry.input_shape is not None and tuple(input_shape) != entry.input_shape:
         expected = "x".join(map(str, entry.input_shape))
-        got = "x".join(map(str, input_shape))
-        raise ConfigError(f"model {name} expects {expected} inputs, the benchmark gives {got}")
+        return None, f"model {name} expects {expected} inputs, the benchmark gives {got}"
     if entry.images_only and len(input_shape) != 3:
-        got = "x".join(map(str, input_shape))
-        raise ConfigError(f"model {name} needs C x H x W images, the benchmark gives {got}")
+        return None, f"model {name} needs C x H x W images, the benchmark gives {got}"
     backbone = entry.build(tuple(input_shape), params)
-    return MultiHeadNet(backbone, backbone.feature_dim, n_heads, n_classes)
+    if entry.input_shape is None and entry.images_only and not _fits(backbone, input_shape):
+        return None, (
+            f"model {name} does not fit the benchmark's {got} images (its feature maps shrink "
+            "below one pixel)"
+        )
+    return backbone, ""
+
+
+def _fits(backbone: nn.Module, input_shape: tuple[int, ...]) -> bool:
+    """Whether a forward pass of two zero images of `input_shape` gives `feature_dim` features."""
+    try:
+        with torch.no_grad(), evaluation_mode(backbone):
+            features = backbone(torch.zeros(2, *input_shape))
+    except RuntimeError:
+        return False
+    return tuple(features.shape) == (2, backbone.feature_dim)

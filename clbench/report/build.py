@@ -1,4 +1,7 @@
-"""Write a whole report: per-benchmark tables and figures, a flat CSV of runs, and an index."""
+"""Write a whole report: per-benchmark tables and figures, a flat CSV of runs, and an index.
+
+File names come from slugs of the names in the results (`text.FileStems`), never from the names
+themselves, and every file is written atomically below the report folder (`text.write_inside`)."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from clbench.report.figures import PER_BENCHMARK, save
 from clbench.report.published import load_published
 from clbench.report.style import apply_style
 from clbench.report.tables import RenderedTable, render, summary_table
+from clbench.report.text import FileStems, markdown, one_line, write_inside
 
 Figure = tuple[str, list[Path]]  # (caption, files)
 
@@ -26,16 +30,25 @@ class ReportSummary:
     problems: list[str] = field(default_factory=list)
 
 
-def _write_text(path: Path, text: str) -> None:
-    """Write through a temporary file and a rename, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+def _write_text(out: Path, relative: str, text: str) -> Path:
+    """Write `text` to `out/relative`, atomically (`text.write_inside`)."""
+    return write_inside(out, relative, lambda tmp: tmp.write_text(text))
+
+
+def ensure_report_folder(out: Path) -> None:
+    """Refuse `out` (one line) unless it is, or can be made, a folder that files can be written
+    to; called before any work, it creates nothing: where `out` does not exist yet, its nearest
+    existing parent must be a writable folder."""
+    existing = next(p for p in (out, *out.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise ClbenchError(f"report folder {out}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ClbenchError(f"report folder {out}: {existing} is not writable")
 
 
 def problems(collected: Collected) -> list[str]:
-    """Everything a reader should know is absent from the tables, one line each."""
+    """Everything a reader should know is absent from the tables, one line each (line breaks
+    in names as spaces)."""
     lines = [
         f"missing: {m['benchmark']} / {m['strategy']}"
         + (f" ({m['variant']})" if m["variant"] else "")
@@ -46,8 +59,8 @@ def problems(collected: Collected) -> list[str]:
         f"failed: {f['benchmark']} / {f['strategy']} seed {f['seed']}: {f['error']}"
         for f in collected.failed
     ]
-    lines += [f"unreadable result file (ignored): {u}" for u in collected.unreadable]
-    return lines
+    lines += [f"left out: {u}" for u in collected.unreadable]
+    return [one_line(line) for line in lines]
 
 
 def _index(
@@ -68,20 +81,21 @@ def _index(
         "",
     ]
     if notes:
-        lines += ["## Not in the tables", "", *[f"- {note}" for note in notes], ""]
+        lines += ["## Not in the tables", "", *[f"- {markdown(note)}" for note in notes], ""]
     for benchmark, table in tables.items():
-        stem = f"tables/{benchmark}"
+        stem, wide = f"tables/{table.stem}", f"tables/{table.wide_stem}"
         lines += [
-            f"## {benchmark}",
+            f"## {markdown(benchmark)}",
             "",
             f"Table: [Markdown]({stem}.md), [CSV]({stem}.csv), LaTeX [one column]({stem}.tex) "
-            f"and [full width]({stem}-wide.tex) (booktabs)",
+            f"and [full width]({wide}.tex) (booktabs)",
             "",
             table.markdown,
         ]
         for caption, paths in figures[benchmark]:
             png, pdf = (p.relative_to(out).as_posix() for p in paths)
-            lines += [f"{caption} ([PDF]({pdf}))", "", f"![{caption}]({png})", ""]
+            text = markdown(caption)
+            lines += [f"{text} ([PDF]({pdf}))", "", f"![{text}]({png})", ""]
     return "\n".join(lines)
 
 
@@ -89,7 +103,8 @@ def write_report(results_dir: Path, out: Path) -> ReportSummary:
     """Read `results_dir`, write tables, figures and `index.md` into `out`."""
     results_dir, out = Path(results_dir), Path(out)
     if not results_dir.is_dir():
-        raise ClbenchError(f"results folder {results_dir} does not exist")
+        why = "is a file, not a folder" if results_dir.exists() else "does not exist"
+        raise ClbenchError(f"results folder {results_dir} {why}")
     collected = collect(results_dir)
     notes = problems(collected)
     if collected.runs.empty:
@@ -97,30 +112,33 @@ def write_report(results_dir: Path, out: Path) -> ReportSummary:
             f"no valid result files in {results_dir}"
             + (f" ({len(notes)} failed or unreadable)" if notes else "")
         )
+    ensure_report_folder(out)
     apply_style()
     runs = collected.runs
     table = summary_table(runs)
     published, sources = load_published()
     summary = ReportSummary(index=out / "index.md", problems=notes)
     figures: dict[str, list[Figure]] = {}
+    table_stems, figure_stems = FileStems(), FileStems()
     for benchmark in sorted(runs["benchmark"].unique()):
-        rendered = render(table, benchmark, published, sources)
+        stems = (table_stems(benchmark), table_stems(benchmark, "wide"))
+        rendered = render(table, benchmark, stems, published, sources)
         summary.tables[benchmark] = rendered
         for name, text in (
-            (f"{benchmark}.md", rendered.markdown),
-            (f"{benchmark}.tex", rendered.latex),
-            (f"{benchmark}-wide.tex", rendered.latex_wide),
-            (f"{benchmark}.csv", rendered.csv),
+            (f"{rendered.stem}.md", rendered.markdown),
+            (f"{rendered.stem}.tex", rendered.latex),
+            (f"{rendered.wide_stem}.tex", rendered.latex_wide),
+            (f"{rendered.stem}.csv", rendered.csv),
         ):
-            _write_text(out / "tables" / name, text)
+            _write_text(out, f"tables/{name}", text)
         mine = runs[runs["benchmark"] == benchmark]
         figures[benchmark] = [
-            (drawn.caption, save(drawn, out / "figures"))
+            (drawn.caption, save(drawn, out / "figures", figure_stems))
             for draw in PER_BENCHMARK
             for drawn in draw(mine, benchmark)
         ]
         summary.figures += [p for _, paths in figures[benchmark] for p in paths]
     flat = runs.drop(columns=["matrix", "subspaces", "config", "varied"])
-    _write_text(out / "runs.csv", flat.to_csv(index=False))
-    _write_text(summary.index, _index(results_dir, out, runs, summary.tables, figures, notes))
+    _write_text(out, "runs.csv", flat.to_csv(index=False))
+    _write_text(out, "index.md", _index(results_dir, out, runs, summary.tables, figures, notes))
     return summary

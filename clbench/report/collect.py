@@ -3,6 +3,10 @@
 A run's *configuration* is everything in its spec but the seed. Runs of one strategy on one
 benchmark whose configurations differ (a suite's parameter grid) are told apart by a *variant*
 label naming the parameters that differ, e.g. `eps1=0.001`.
+
+Files are read through `clbench.store`: an invalid result or failure file is left out with a line
+saying why, metrics come from the accuracy matrix, and a run stored in several files (a backup
+copy) counts once.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clbench.store import read_result, validate_result
+from clbench.store import InvalidDocument, load_failure, load_result
 
 NAME_PATTERN = re.compile(r"^(?P<benchmark>.+?)__(?P<strategy>.+?)__seed(?P<seed>-?\d+)__\w+$")
 CONFIG_SECTIONS = ("protocol", "model_params", "strategy_params")
@@ -43,7 +48,8 @@ RUN_COLUMNS = [
 
 @dataclass
 class Collected:
-    """The runs of a results folder, and what could not be used."""
+    """The runs of a results folder, and what could not be used: `unreadable` holds a
+    `file: why` line for each file left out (invalid, or a copy of a run already counted)."""
 
     runs: pd.DataFrame
     failed: list[dict[str, Any]] = field(default_factory=list)
@@ -118,34 +124,58 @@ def _label_variants(runs: pd.DataFrame) -> pd.DataFrame:
     return runs
 
 
-def _failure(path: Path) -> dict[str, Any]:
-    try:
-        document = json.loads(path.read_text())
-    except (OSError, ValueError):
-        document = {}
-    name = document.get("name", path.name.removesuffix(".failed.json"))
-    match = NAME_PATTERN.match(name)
+def _failure(document: dict[str, Any]) -> dict[str, Any]:
+    """A failure record (`clbench.store.FailureRecord`) as a row of failures."""
+    match = NAME_PATTERN.match(document["name"])
     parts = match.groupdict() if match else {"benchmark": "?", "strategy": "?", "seed": "?"}
-    return {**parts, "name": name, "error": document.get("error", "unreadable failure file")}
+    return {**parts, "name": document["name"], "error": document["error"]}
+
+
+def _load_all(
+    paths: list[Path], load: Callable[[Path], dict[str, Any] | None], unreadable: list[str]
+) -> list[tuple[Path, dict[str, Any]]]:
+    """Each path with its document as `load` reads it; a `file: why` line in `unreadable` for
+    each invalid one."""
+    loaded = []
+    for path in paths:
+        try:
+            document = load(path)
+        except InvalidDocument as err:
+            unreadable.append(f"{path.name}: {err.why}")
+            continue
+        if document is not None:  # None: removed since the folder was listed
+            loaded.append((path, document))
+    return loaded
+
+
+def _once(loaded: list[tuple[Path, dict[str, Any]]], unreadable: list[str]) -> list[dict[str, Any]]:
+    """One result per run: results with the same `name`, or the same configuration and seed,
+    are one run stored twice (a backup copy). The file named after the run is kept, else the
+    first by file name; a line in `unreadable` names each copy left out."""
+    first: dict[tuple[str, str], Path] = {}
+    kept = []
+    for path, document in sorted(loaded, key=lambda p_d: (p_d[0].stem != p_d[1]["name"], p_d[0])):
+        spec = {key: value for key, value in document["spec"].items() if key != "data_root"}
+        keys = [("name", document["name"]), ("config", json.dumps(spec, sort_keys=True))]
+        counted = next((first[key] for key in keys if key in first), None)
+        if counted is not None:
+            unreadable.append(f"{path.name}: the same run as {counted.name}, counted once")
+            continue
+        first.update(dict.fromkeys(keys, path))
+        kept.append(document)
+    return kept
 
 
 def collect(results_dir: Path) -> Collected:
-    """Every valid result under `results_dir`, failures, unreadable files and missing seeds."""
+    """Every valid result under `results_dir` (each run once), failures, files left out and
+    missing seeds."""
     results_dir = Path(results_dir)
-    rows, unreadable = [], []
-    for path in sorted(results_dir.glob("*.json")):
-        if path.name.endswith(".failed.json"):
-            continue
-        document = read_result(path)
-        if document is None:
-            try:
-                why = validate_result(json.loads(path.read_text()))
-            except (OSError, ValueError) as err:
-                why = f"not valid JSON ({type(err).__name__})"
-            unreadable.append(f"{path.name}: {why}")
-            continue
-        rows.append(_run_row(document))
-    failed = [_failure(p) for p in sorted(results_dir.glob("*.failed.json"))]
+    unreadable: list[str] = []
+    paths = sorted(results_dir.glob("*.json"))
+    failures = [p for p in paths if p.name.endswith(".failed.json")]
+    results = [p for p in paths if not p.name.endswith(".failed.json")]
+    rows = [_run_row(d) for d in _once(_load_all(results, load_result, unreadable), unreadable)]
+    failed = [_failure(d) for _, d in _load_all(failures, load_failure, unreadable)]
     done = {f["name"] for f in failed} & {r["name"] for r in rows}
     failed = [f for f in failed if f["name"] not in done]
     runs = _label_variants(pd.DataFrame(rows)) if rows else pd.DataFrame(columns=RUN_COLUMNS)

@@ -6,7 +6,8 @@ and saved without resizing, so the theme's point sizes (`style.apply_style`, not
 keeps one colour and marker in every figure. Means are over seeds; bands and error bars are one
 standard deviation over seeds, bands cut at the values a quantity can take. Every drawn series
 carries its row label as its `gid`, and every label drawn appears in a legend, an axis tick or a
-panel title (the tests check this).
+panel title (the tests check this). Names from result files are drawn as plain text
+(`text.figure_text`: one line, no math text).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from clbench.report.style import (
     row_styles,
 )
 from clbench.report.tables import row_label
+from clbench.report.text import FileStems, figure_text, write_inside
 
 LEGEND_COLUMNS = 5  # entries per legend line below a double-column figure
 LEGEND_LINE_IN = 0.16
@@ -45,11 +47,17 @@ SIZE_LIMITS = (0.0, math.inf)  # numbers of directions
 
 @dataclass
 class Drawn:
-    """A finished figure before it is written: `stem` names its files."""
+    """A finished figure before it is written: `parts` (the benchmark's name first) name its
+    files (`text.FileStems`)."""
 
-    stem: str
+    parts: tuple[str, ...]
     caption: str
     figure: plt.Figure
+
+    @property
+    def stem(self) -> str:
+        """The figure's name as read: its parts joined by `-`."""
+        return "-".join(self.parts)
 
 
 @dataclass
@@ -71,17 +79,21 @@ def rows_of(runs: pd.DataFrame) -> list[Row]:
             keyed.append((strategy, variant, mine[mine["variant"] == variant]))
     styles = row_styles([(strategy, variant) for strategy, variant, _ in keyed])
     return [
-        Row(strategy, row_label(strategy, variant), group, styles[(strategy, variant)])
+        Row(strategy, figure_text(row_label(strategy, variant)), group, styles[(strategy, variant)])
         for strategy, variant, group in keyed
     ]
 
 
-def save(drawn: Drawn, folder: Path) -> list[Path]:
-    """Write `drawn` as PNG and PDF into `folder` and release it."""
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = [folder / f"{drawn.stem}.png", folder / f"{drawn.stem}.pdf"]
-    for path in paths:
-        drawn.figure.savefig(path)
+def save(drawn: Drawn, folder: Path, stems: FileStems | None = None) -> list[Path]:
+    """Write `drawn` as PNG and PDF into `folder`, named by `stems` (the folder's other figures'
+    names; none: a fresh `FileStems`), and release it."""
+    stem = (stems or FileStems())(*drawn.parts)
+    paths = [
+        write_inside(
+            folder, f"{stem}.{kind}", lambda tmp, kind=kind: drawn.figure.savefig(tmp, format=kind)
+        )
+        for kind in ("png", "pdf")
+    ]
     plt.close(drawn.figure)
     return paths
 
@@ -160,7 +172,7 @@ def acc_bwt(runs: pd.DataFrame, benchmark: str) -> list[Drawn]:
         ax.set_ylabel("ACC (%)")
     _legend_below(fig, rows, lines=False)
     caption = "ACC against BWT (error bars: one std over seeds); up and right is better."
-    return [Drawn(f"{benchmark}-acc-bwt", caption, fig)]
+    return [Drawn((benchmark, "acc-bwt"), caption, fig)]
 
 
 def _mean_matrix(row: Row) -> np.ndarray:
@@ -171,8 +183,8 @@ def _pages(items: Sequence, per_page: int) -> list[Sequence]:
     return [items[i : i + per_page] for i in range(0, len(items), per_page)]
 
 
-def _page_stem(stem: str, page: int, pages: int) -> str:
-    return stem if pages == 1 else f"{stem}-{page + 1}"
+def _page_parts(parts: tuple[str, ...], page: int, pages: int) -> tuple[str, ...]:
+    return parts if pages == 1 else (*parts, str(page + 1))
 
 
 def accuracy_matrices(runs: pd.DataFrame, benchmark: str) -> list[Drawn]:
@@ -230,8 +242,8 @@ def accuracy_matrices(runs: pd.DataFrame, benchmark: str) -> list[Drawn]:
         )
         if len(pages) > 1:
             caption += f" Page {page + 1} of {len(pages)}."
-        stem = _page_stem(f"{benchmark}-accuracy-matrices", page, len(pages))
-        drawn.append(Drawn(stem, caption, fig))
+        parts = _page_parts((benchmark, "accuracy-matrices"), page, len(pages))
+        drawn.append(Drawn(parts, caption, fig))
     return drawn
 
 
@@ -282,7 +294,7 @@ def mean_accuracy(runs: pd.DataFrame, benchmark: str) -> list[Drawn]:
         "Mean accuracy over the tasks learned so far, after each task (band: one std over seeds, "
         "within 0-100 %)."
     )
-    return [Drawn(f"{benchmark}-mean-accuracy", caption, fig)]
+    return [Drawn((benchmark, "mean-accuracy"), caption, fig)]
 
 
 COSTS = [
@@ -333,12 +345,12 @@ def cost(runs: pd.DataFrame, benchmark: str) -> list[Drawn]:
         ax.set_xlabel(title)
     axes[0].set_yticks(positions, [row.label for row in rows])
     axes[0].invert_yaxis()  # shared: the first row at the top
-    fig.suptitle(f"{benchmark}: cost per strategy (mean over seeds, log scale)")
+    fig.suptitle(f"{figure_text(benchmark)}: cost per strategy (mean over seeds, log scale)")
     caption = (
         "Cost on log axes: wall time, trainable parameters in the last task, memory kept between "
         "tasks (error bars: one std over seeds; 0: the strategy keeps nothing)."
     )
-    return [Drawn(f"{benchmark}-cost", caption, fig)]
+    return [Drawn((benchmark, "cost"), caption, fig)]
 
 
 def accuracy_vs_cost(runs: pd.DataFrame, benchmark: str) -> list[Drawn]:
@@ -361,7 +373,7 @@ def accuracy_vs_cost(runs: pd.DataFrame, benchmark: str) -> list[Drawn]:
         "ACC against memory kept between tasks and against wall time, log axes (error bars: one "
         "std over seeds; 0: the strategy keeps nothing)."
     )
-    return [Drawn(f"{benchmark}-accuracy-vs-cost", caption, fig)]
+    return [Drawn((benchmark, "accuracy-vs-cost"), caption, fig)]
 
 
 SUBSPACE_COLUMNS = 3  # layer panels per line
@@ -388,11 +400,11 @@ def subspaces(runs: pd.DataFrame, benchmark: str) -> list[Drawn]:
         pages = _pages(layers, per_page)
         for page, shown in enumerate(pages):
             fig = _subspace_page(recording, kind, shown, cols)
-            stem = _page_stem(f"{benchmark}-{kind.replace(' ', '-')}", page, len(pages))
+            parts = _page_parts((benchmark, kind.replace(" ", "-")), page, len(pages))
             caption = SUBSPACE_CAPTIONS[kind] + " (band: one std over seeds, cut at 0)."
             if len(pages) > 1:
                 caption += f" Page {page + 1} of {len(pages)}."
-            drawn.append(Drawn(stem, caption, fig))
+            drawn.append(Drawn(parts, caption, fig))
     return drawn
 
 
@@ -412,7 +424,7 @@ def _subspace_page(rows: Sequence[Row], kind: str, layers: Sequence[str], cols: 
             )
             if not np.isnan(per_seed).all():
                 _band(ax, row, np.arange(1, n_tasks + 1), per_seed, SIZE_LIMITS)
-        ax.set_title(f"layer {layer}")
+        ax.set_title(f"layer {figure_text(layer)}")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(SUBSPACE_X[kind])
     for ax in axes[:, 0]:
@@ -443,6 +455,7 @@ def sensitivity(runs: pd.DataFrame, benchmark: str) -> list[Drawn]:
         if not all(isinstance(v, int | float) for v in values):
             continue
         short = parameter.split(".", 1)[-1]
+        name, swept_name = figure_text(strategy), figure_text(short)
         points = mine.assign(value=values.astype(float)).groupby("value")[["acc", "bwt"]]
         mean, std = points.mean(), points.std().fillna(0)
         fig, axes = plt.subplots(2, 1, figsize=(SINGLE_COLUMN_IN, 3.2), sharex=True)
@@ -452,15 +465,15 @@ def sensitivity(runs: pd.DataFrame, benchmark: str) -> list[Drawn]:
             bars = ax.errorbar(
                 mean.index, mean[metric], yerr=std[metric], marker="o", ms=3, capsize=1.5
             )
-            bars.lines[0].set_gid(strategy)
+            bars.lines[0].set_gid(name)
             if mean.index.min() > 0 and mean.index.max() / mean.index.min() >= 100:
                 ax.set_xscale("log")
             ax.set_ylabel(title)
-        axes[0].set_title(f"{strategy}: sensitivity to {short}")
-        axes[1].set_xlabel(short)
+        axes[0].set_title(f"{name}: sensitivity to {swept_name}")
+        axes[1].set_xlabel(swept_name)
         drawn.append(
             Drawn(
-                f"{benchmark}-{strategy}-{short}-sensitivity",
+                (benchmark, strategy, short, "sensitivity"),
                 f"Sensitivity of {strategy} to {short} (error bars: one std over seeds).",
                 fig,
             )

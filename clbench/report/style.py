@@ -112,5 +112,6 @@ def apply_style() -> None:
             "savefig.dpi": 300,
             "savefig.bbox": "standard",
             "pdf.fonttype": 42,
+            "text.usetex": False,  # names from result files never reach TeX (`text.figure_text`)
         }
     )

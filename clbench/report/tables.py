@@ -23,6 +23,7 @@ from clbench.report.published import (
     reference_key,
 )
 from clbench.report.style import ORACLES, family, ordered
+from clbench.report.text import latex, markdown
 
 
 @dataclass(frozen=True)
@@ -180,33 +181,16 @@ def _tex_published(cell: str) -> str:
     return r"{\scriptsize$" + r",\,".join(parts) + "$}" if parts else "--"
 
 
-_TEX_SPECIAL = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-}
-
-
-def _tex_escape(text: str) -> str:
-    """Plain text (labels, sources) with LaTeX's special characters escaped."""
-    return "".join(_TEX_SPECIAL.get(ch, ch) for ch in text)
-
-
 def latex_table(
     rows: pd.DataFrame,
     benchmark: str,
+    stem: str,
     published: dict[str, list[str]],
     sources: list[tuple[int, str]],
     wide: bool,
 ) -> str:
-    """One benchmark's LaTeX float (module docstring); needs `\\usepackage{booktabs}`."""
+    """One benchmark's LaTeX float (module docstring), labelled `tab:clbench-STEM` after its
+    file's stem; needs `\\usepackage{booktabs}`."""
     columns = [c for c in COLUMNS if wide or c.compact]
     bold = _bold_rows(rows)
     heads = ["Strategy", *(c.latex_title for c in columns)]
@@ -220,7 +204,7 @@ def latex_table(
         if previous is not None and group != previous:
             body.append(r"\midrule")
         previous = group
-        cells = [_tex_escape(row_label(row["strategy"], row["variant"], short=not wide))]
+        cells = [latex(row_label(row["strategy"], row["variant"], short=not wide))]
         for column in columns:
             mean = row[f"{column.key}_mean"] * column.scale
             std = row[f"{column.key}_std"] * column.scale
@@ -238,7 +222,7 @@ def latex_table(
         else "mean (the std is in the full-width table)"
     )
     caption = (
-        f"{_tex_escape(benchmark)}: {spread} over {seed_text} seeds. ACC and learning accuracy "
+        f"{latex(benchmark)}: {spread} over {seed_text} seeds. ACC and learning accuracy "
         r"(Learn.) in \%, BWT and forgetting (Forg.) in points; Params: trainable parameters "
         "of the last task, in thousands; Mem.: what a strategy keeps between tasks, in MB; "
         "Time: training and evaluation of the whole run, in s, one CPU thread. Bold: the best "
@@ -248,18 +232,17 @@ def latex_table(
     if sources and published:
         dagger = r"$^\dagger$"
         cited = "; ".join(
-            f"$^{{{n}}}${_tex_escape(source).replace(MARK, dagger)}" for n, source in sources
+            f"$^{{{n}}}${latex(source).replace(MARK, dagger)}" for n, source in sources
         )
         caption += f" Published values: {cited}."
     env = "table*" if wide else "table"
-    label = f"tab:clbench-{benchmark}" + ("-wide" if wide else "")
     lines = [
-        f"% clbench comparison table, {benchmark} ({'wide' if wide else 'one column'}); "
+        f"% clbench comparison table, {latex(benchmark)} ({'wide' if wide else 'one column'}); "
         "needs \\usepackage{booktabs}",
         f"\\begin{{{env}}}[t]",
         r"\centering",
         f"\\caption{{{caption}}}",
-        f"\\label{{{label}}}",
+        f"\\label{{tab:clbench-{stem}}}",
         r"\footnotesize",
         r"\setlength{\tabcolsep}{" + ("2pt" if wide else "3pt") + "}",
         r"\begin{tabular}{l" + "r" * (len(heads) - 1) + "}",
@@ -276,7 +259,11 @@ def latex_table(
 
 @dataclass
 class RenderedTable:
+    """One benchmark's table as text; `stem` and `wide_stem` name its files (`text.FileStems`)."""
+
     benchmark: str
+    stem: str
+    wide_stem: str
     csv: str
     markdown: str
     latex: str
@@ -284,28 +271,36 @@ class RenderedTable:
 
 
 def render(
-    table: pd.DataFrame, benchmark: str, published: list[Published], sources: dict[str, str]
+    table: pd.DataFrame,
+    benchmark: str,
+    stems: tuple[str, str],
+    published: list[Published],
+    sources: dict[str, str],
 ) -> RenderedTable:
-    """The renderings of one benchmark's rows of `summary_table`."""
+    """The renderings of one benchmark's rows of `summary_table`; `stems`: the file stems of the
+    one-column and the full-width table."""
     rows = table[table["benchmark"] == benchmark].reset_index(drop=True)
     labels = [row_label(s, v) for s, v in zip(rows["strategy"], rows["variant"], strict=True)]
     columns, refs = _published_columns(rows, published)
     cited = [(n, footnote(sources[source], setup)) for (source, setup), n in refs.items()]
     md = _markdown_cells(rows).assign(**columns)
-    md.insert(0, "Strategy", labels)
-    markdown = md.to_markdown(index=False, disable_numparse=True)
+    md.insert(0, "Strategy", [markdown(label) for label in labels])
+    text = md.to_markdown(index=False, disable_numparse=True)
     if cited:
-        markdown += "\n\n" + "\n".join(f"[{n}] published: {source}" for n, source in cited)
+        text += "\n\n" + "\n".join(f"[{n}] published: {source}" for n, source in cited)
 
     csv_rows = rows.drop(columns="config")
     csv_rows.insert(2, "label", labels)
     if columns:
         csv_rows["acc_published"] = columns["ACC published"]
         csv_rows["bwt_published"] = columns["BWT published"]
+    stem, wide_stem = stems
     return RenderedTable(
         benchmark,
+        stem,
+        wide_stem,
         csv_rows.to_csv(index=False),
-        markdown + "\n",
-        latex_table(rows, benchmark, columns, cited, wide=False),
-        latex_table(rows, benchmark, columns, cited, wide=True),
+        text + "\n",
+        latex_table(rows, benchmark, stem, columns, cited, wide=False),
+        latex_table(rows, benchmark, wide_stem, columns, cited, wide=True),
     )
