@@ -38,7 +38,7 @@ from clbench.progress import EpochBar
 from clbench.protocol import ProtocolParams, ValidationSchedule
 from clbench.provenance import code_provenance
 from clbench.resolution import ResolvedRun, RunSpec, resolve
-from clbench.store import RESULT_FORMAT, ensure_writable, write_json_atomic
+from clbench.store import RESULT_FORMAT, ensure_writable, write_json_atomic, write_replacing
 from clbench.strategies import STRATEGIES, StrategyBuild
 from clbench.template import HarnessTemplate
 from clbench.training_log import TrainingLog, check_log_kinds, training_logs
@@ -182,12 +182,10 @@ def save_checkpoint(path: Path, model: torch.nn.Module, task: int) -> None:
     """The model's tensors after `task` (state_dict, effective weights of parametrized layers
     included), atomically; it holds tensors, ints and strings only, so `torch.load(path,
     weights_only=True)` reads it without unpickling code."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {name: tensor.detach().cpu().clone() for name, tensor in model.state_dict().items()}
     weights = {f"{name}.effective": tensor for name, tensor in layer_weights(model).items()}
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save({"task": task, "state_dict": state, "effective_weights": weights}, tmp)
-    tmp.replace(path)
+    checkpoint = {"task": task, "state_dict": state, "effective_weights": weights}
+    write_replacing(path, lambda tmp: torch.save(checkpoint, tmp))
 
 
 def _evaluated_stream(prepared: Prepared) -> Any:

@@ -135,6 +135,24 @@ def write_json_atomic(path: Path, document: dict[str, Any]) -> None:
         raise
 
 
+def write_replacing(path: Path, write: Callable[[Path], None]) -> None:
+    """Write `path` by calling `write` on `TMP_PREFIX + name` beside it and renaming that into
+    place: a reader sees the old file or the whole new one, and a failed write leaves neither the
+    temporary file nor a partial `path`. A leftover temporary file (or a link placed there) is
+    replaced, not followed. For files other than results (`write_json_atomic`), which keep their
+    folder's permissions."""
+    path = Path(path)
+    tmp = path.with_name(f"{TMP_PREFIX}{path.name}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp.unlink(missing_ok=True)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def remove_temporaries(folder: Path) -> None:
     """Delete the temporary files that writes cut short (by a kill) left in `folder`."""
     for leftover in Path(folder).glob(f"{TMP_PREFIX}*"):

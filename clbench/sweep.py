@@ -108,10 +108,9 @@ def check_suite(suite: dict[str, Any], label: str) -> None:
     if unknown:
         fail(f"unknown key {unknown[0]!r}; valid: {', '.join(sorted(SUITE_KEYS))}")
     benchmarks = names("benchmarks", BENCHMARKS)
-    if suite.get("strategies", "all") == "all":
-        strategies = [name for name, _ in STRATEGIES.items()]
-    else:
-        strategies = names("strategies", STRATEGIES)
+    if suite.get("strategies", "all") != "all":
+        names("strategies", STRATEGIES)
+    strategies = suite_strategies(suite)
     seeds = suite.get("seeds", [0])
     if not isinstance(seeds, list) or not seeds:
         fail(f"seeds = {seeds!r} must be a non-empty list of integers")

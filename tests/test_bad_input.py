@@ -64,6 +64,14 @@ def test_protocol_card_rejects_a_bad_seed(capsys):
 SUITE_HEAD = 'benchmarks = ["split-digits"]\nstrategies = ["naive"]\n'
 
 
+def suite_error(tmp_path, capsys, text: bytes) -> str:
+    """The one-line error of a dry-run sweep of a suite file holding `text`."""
+    suite = tmp_path / "suite.toml"
+    suite.write_bytes(text)
+    argv = ["sweep", str(suite), "--results", str(tmp_path / "runs"), "--dry-run"]
+    return one_line_error(capsys, argv)
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
@@ -91,10 +99,7 @@ SUITE_HEAD = 'benchmarks = ["split-digits"]\nstrategies = ["naive"]\n'
     ],
 )
 def test_suite_files_with_wrong_keys_or_types_are_one_line(tmp_path, capsys, body, message):
-    suite = tmp_path / "suite.toml"
-    suite.write_text(SUITE_HEAD + body + "\n")
-    argv = ["sweep", str(suite), "--results", str(tmp_path / "runs"), "--dry-run"]
-    assert message in one_line_error(capsys, argv)
+    assert message in suite_error(tmp_path, capsys, (SUITE_HEAD + body + "\n").encode())
     assert not (tmp_path / "runs").exists()
 
 
@@ -109,17 +114,12 @@ def test_suite_files_with_wrong_keys_or_types_are_one_line(tmp_path, capsys, bod
     ],
 )
 def test_suite_names_must_be_registered(tmp_path, capsys, text, message):
-    suite = tmp_path / "suite.toml"
-    suite.write_text(text)
-    argv = ["sweep", str(suite), "--results", str(tmp_path / "runs"), "--dry-run"]
-    assert message in one_line_error(capsys, argv)
+    assert message in suite_error(tmp_path, capsys, text.encode())
 
 
 def test_a_suite_that_is_not_utf8_is_one_line(tmp_path, capsys):
-    suite = tmp_path / "suite.toml"
-    suite.write_bytes(b'benchmarks = ["split-digits"]\nseeds = [\xff]\n')
-    argv = ["sweep", str(suite), "--results", str(tmp_path / "runs"), "--dry-run"]
-    assert "not UTF-8 text" in one_line_error(capsys, argv)
+    text = b'benchmarks = ["split-digits"]\nseeds = [\xff]\n'
+    assert "not UTF-8 text" in suite_error(tmp_path, capsys, text)
 
 
 @pytest.mark.parametrize(

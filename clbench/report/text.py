@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from clbench.errors import ClbenchError
-from clbench.store import TMP_PREFIX
+from clbench.store import write_replacing
 
 #: The longest slug of one name in a file name (a stem may join a few of them).
 SLUG_MAX = 60
@@ -56,23 +56,14 @@ class FileStems:
 
 
 def write_inside(root: Path, relative: str, write: Callable[[Path], None]) -> Path:
-    """Write `root/relative` by calling `write` on a temporary file beside it and renaming that
-    into place: a reader sees the old file or the whole new one, a failed write leaves nothing.
-    Refused (ClbenchError) where the path, its `..` resolved, is not below `root`; a failed write
-    is a ClbenchError too."""
+    """Write `root/relative` by calling `write` on a temporary file (`write_replacing`). Refused
+    (ClbenchError) where the path, its `..` resolved, is not below `root`; a failed write is a
+    ClbenchError too."""
     top, path = Path(os.path.abspath(root)), Path(os.path.abspath(root / relative))
     if path == top or not path.is_relative_to(top):
         raise ClbenchError(f"report file {relative!r} would be outside the report folder {root}")
-    tmp = path.with_name(f"{TMP_PREFIX}{path.name}")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.unlink(missing_ok=True)  # a leftover (or a link placed there) is replaced, not followed
-        try:
-            write(tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        write_replacing(path, write)
     except OSError as err:
         raise ClbenchError(f"cannot write report file {path}: {err.strerror or err}") from None
     return root / relative
