@@ -9,8 +9,9 @@ VENV ?= $(HOME)/.cache/clbench/venv-$(CHECKOUT_KEY)
 # torch/torchvision releases that pip installs from local disk on these machines (no download).
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 SUITE ?= default
-RESULTS ?= runs/$(SUITE)
-# The default suite's report is the reference output committed under results/.
+# The default suite's result files and report are the reference output committed under results/
+# (results/runs and results/index.md); other suites write to runs/SUITE.
+RESULTS ?= $(if $(filter default,$(SUITE)),results/runs,runs/$(SUITE))
 REPORT ?= $(if $(filter default,$(SUITE)),results,$(RESULTS)/report)
 # Runs at a time, one torch thread each.
 JOBS ?= $(shell nproc)

@@ -8,13 +8,14 @@ on a shared weight is replaced by its projection onto that null space, scaled as
 scales it: step <- step U U^T / ||U U^T||_F, with ||U U^T||_F = sqrt(dim U). The projection is
 computed through the smaller of the two bases: U itself, or the range basis V as step - step V V^T
 (the family's shared `Projection`). Heads are never projected; a single shared head (PMNIST) is, as
-in the projection family; BatchNorm is frozen after task 0 (`batchnorm`).
+in the projection family; BatchNorm is frozen after the first task (`batchnorm`).
 
 Where clbench departs from the reference code: the covariance sums every input vector (the
 reference's `svd_based_without_avg` variant; its default first averages each batch), through the
 model in eval mode; one learning rate for all trainable tensors with the harness's validation
-schedule (the reference: features 1e-4 on task 0 and 5e-5 after, heads 1e-3, BatchNorm 5e-4, a
-multi-step schedule); BatchNorm is frozen after task 0 instead of trained under an EWC penalty.
+schedule (the reference: features 1e-4 on the first task and 5e-5 after, heads 1e-3, BatchNorm
+5e-4, a multi-step schedule); BatchNorm is frozen after the first task instead of trained under an
+EWC penalty.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from clbench.strategies.projection import (
     weight_parameter,
 )
 from clbench.strategies.task_data import layer_grams
+from clbench.strategy_info import describe
 
 
 @dataclass
@@ -46,7 +48,7 @@ class AdamNSCLParams:
     svd_thres: the null space holds the eigenvectors with eigenvalue <= svd_thres * the smallest
         (the reference: 10 for 10 tasks, 30 for 20).
     normalize: divide U U^T by its Frobenius norm, as the reference does (True).
-    batchnorm: `freeze` (after task 0, as the projection family) or `train` (unprojected).
+    batchnorm: `freeze` (after the first task, as the projection family) or `train` (unprojected).
     gram_batch_size: samples per forward pass while accumulating the covariance; None: the
         protocol's training batch size.
     The optimizer (Adam, with its lr and weight decay) is set by the presets'
@@ -61,7 +63,7 @@ class AdamNSCLParams:
         "svd_thres": "Adam-NSCL's 10-task runs (ShipengWang/Adam-NSCL scripts_svd/adamnscl.sh:8)",
         "normalize": "the reference's normalised projector (ShipengWang/Adam-NSCL "
         "optim/adam_svd.py:113-114)",
-        "batchnorm": "clbench's choice: frozen after task 0, as the projection family; the "
+        "batchnorm": "clbench's choice: frozen after the first task, as the projection family; the "
         "reference trains BatchNorm at its own rate under an EWC-style penalty "
         "(ShipengWang/Adam-NSCL svd_agent/svd_agent.py:36-43)",
         "gram_batch_size": "the training batch size",
@@ -155,10 +157,12 @@ class NullSpaceSteps(SupervisedPlugin):
         return sum(g.numel() * g.element_size() for g in self.grams.values())
 
     def task_report(self) -> dict[str, Any]:
-        """Per layer, the dimension of the null space the task trained in (none on task 0)."""
+        """Per layer, the dimension of the null space the task trained in (none on the first
+        task)."""
         return {"null_space_rank": dict(self.null_ranks)}
 
 
+@describe("Adam-NSCL", family="null space")
 def adam_nscl(model: nn.Module, params: AdamNSCLParams) -> StrategyBuild:
     """Adam-NSCL: Adam steps projected into the null space of all past tasks' feature covariance."""
     return StrategyBuild(plugins=[NullSpaceSteps(params)])

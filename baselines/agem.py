@@ -7,6 +7,7 @@ from torch import nn
 
 from clbench.params import require
 from clbench.strategies import StrategyBuild
+from clbench.strategy_info import describe
 
 
 @dataclass
@@ -25,6 +26,7 @@ class AGEMParams:
         require(self.sample_size >= 1, f"agem.sample_size={self.sample_size} must be >= 1")
 
 
+@describe("A-GEM", family="rehearsal")
 def agem(model: nn.Module, params: AGEMParams) -> StrategyBuild:
     """A-GEM: project the gradient when it conflicts with the average gradient on the memory."""
     return StrategyBuild(plugins=[AGEMPlugin(params.patterns_per_experience, params.sample_size)])

@@ -9,7 +9,7 @@ Each training step, in the order of docs/methods.md:
 3. backward; data ascent lambda <- clamp(lambda + data_step grad_lambda / ||grad_lambda||, 0, 1);
    weight ascent e = rho g / ||g|| over every parameter with a gradient;
 4. L again at the perturbed weights with x_mix(lambda_adv) detached; backward; weights restored;
-5. GPM's projection of that gradient (and BatchNorm's frozen after task 0), then plain SGD.
+5. GPM's projection of that gradient (and BatchNorm's frozen after the first task), then plain SGD.
 Steps 1-4 are this plugin (`before_backward`, `after_backward`); step 5 is the shared
 `GradientProjection`, which runs after it. About 4 forward and 2 backward passes per step.
 lambda and pi come from the plugin's own generator (seeded from the run's seed), so that DFGP
@@ -32,6 +32,7 @@ from clbench.params import require
 from clbench.strategies import StrategyBuild
 from clbench.strategies.projection import GPMMemory, GradientProjection, ProjectionParams
 from clbench.strategies.sam import sam_gradient
+from clbench.strategy_info import describe
 
 
 @dataclass
@@ -115,6 +116,7 @@ class FlatnessAscent(SupervisedPlugin):
         sam_gradient(strategy.model, self.params.rho, loss_at_perturbed_weights)
 
 
+@describe("DFGP", family="projection")
 def dfgp(model: nn.Module, params: DFGPParams) -> StrategyBuild:
     """DFGP: GPM trained on flat minima in data (adversarial mixup) and weights (SAM)."""
     return StrategyBuild(

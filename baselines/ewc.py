@@ -8,6 +8,7 @@ from torch import nn
 
 from clbench.params import require
 from clbench.strategies import StrategyBuild
+from clbench.strategy_info import describe
 
 
 @dataclass
@@ -28,6 +29,7 @@ class EWCParams:
         )
 
 
+@describe("EWC", family="regularisation")
 def ewc(model: nn.Module, params: EWCParams) -> StrategyBuild:
     """EWC: a Fisher-weighted quadratic penalty pulls weights toward their past-task values."""
     return StrategyBuild(

@@ -7,6 +7,7 @@ from avalanche.core import SupervisedPlugin
 from torch import nn
 
 from clbench.strategies import StrategyBuild
+from clbench.strategy_info import describe
 
 
 @dataclass
@@ -15,7 +16,7 @@ class FromScratchParams:
 
 
 class ResetToInitial(SupervisedPlugin):
-    """Before every task, the shared modules return to their weights from before task 0 (the
+    """Before every task, the shared modules return to their weights from before the first task (the
     heads of other tasks are kept; the current task's head is still at its initial weights)."""
 
     def __init__(self, model: nn.Module) -> None:
@@ -30,6 +31,7 @@ class ResetToInitial(SupervisedPlugin):
         return sum(t.numel() * t.element_size() for t in self.initial.values())
 
 
+@describe("From scratch", family="update magnitude", role="bound")
 def from_scratch(model: nn.Module, params: FromScratchParams) -> StrategyBuild:
     """From scratch: every task trains the backbone again from its initial weights."""
     return StrategyBuild(plugins=[ResetToInitial(model)])

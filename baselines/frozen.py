@@ -1,4 +1,5 @@
-"""Frozen training: the update-magnitude endpoint where the shared network stops after task 0."""
+"""Frozen training: the update-magnitude endpoint where the shared network stops after the first
+task."""
 
 from dataclasses import dataclass
 
@@ -6,6 +7,7 @@ from avalanche.core import SupervisedPlugin
 from torch import nn
 
 from clbench.strategies import StrategyBuild
+from clbench.strategy_info import describe
 
 
 @dataclass
@@ -14,7 +16,8 @@ class FrozenParams:
 
 
 class FreezeBackbone(SupervisedPlugin):
-    """From task 1 on, only the heads train (the optimizer is built over what is trainable)."""
+    """From the second task on, only the heads train (the optimizer is built over what is
+    trainable)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -28,6 +31,7 @@ class FreezeBackbone(SupervisedPlugin):
         self.task += 1
 
 
+@describe("Frozen", family="update magnitude", role="bound")
 def frozen(model: nn.Module, params: FrozenParams) -> StrategyBuild:
-    """Frozen training: the whole network learns task 0; afterwards only the heads train."""
+    """Frozen training: the whole network learns the first task; afterwards only the heads train."""
     return StrategyBuild(plugins=[FreezeBackbone()])

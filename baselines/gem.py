@@ -7,6 +7,7 @@ from torch import nn
 
 from clbench.params import require
 from clbench.strategies import StrategyBuild
+from clbench.strategy_info import describe
 
 
 @dataclass
@@ -27,6 +28,7 @@ class GEMParams:
         )
 
 
+@describe("GEM", family="rehearsal")
 def gem(model: nn.Module, params: GEMParams) -> StrategyBuild:
     """GEM: solve a QP (quadprog) so the step does not raise any past task's memory loss."""
     return StrategyBuild(

@@ -36,6 +36,7 @@ from clbench.strategies.projection import (
     projected_layers,
     weight_parameter,
 )
+from clbench.strategy_info import describe
 
 Base = Literal["gpm", "sgp", "trgp"]
 #: The fields of TRGPParams that GPM and SGP share (the rest are TRGP's own).
@@ -52,8 +53,8 @@ class GPCNSParams(TRGPParams):
     coefficient: c of the importance (c + 1) sigma / (c sigma + max sigma) of the merged basis
         (None: the reference's value for the base, 5 / 1.5 / 4.5);
     merge_energy: what the merge's cumulative rule sums, `sigma` or `squared` (None: the
-        reference's, sigma for gpm and sgp; for trgp sigma after task 0 and sigma^2 after later
-        tasks). The gradient space always sums sigma, and both use the base's thresholds."""
+        reference's, sigma for gpm and sgp; for trgp sigma after the first task and sigma^2 after
+        later tasks). The gradient space always sums sigma, and both use the base's thresholds."""
 
     base: Base = "gpm"
     alpha: float = 10.0
@@ -62,8 +63,8 @@ class GPCNSParams(TRGPParams):
 
     SOURCES: ClassVar[dict[str, str]] = {
         **TRGPParams.SOURCES,
-        "batchnorm": "clbench's choice: frozen after task 0 for every base, as GPCNS's GPM and SGP "
-        "scripts (Hifipsysta/GPCNS main_cf100_GPCNS.py:169); its CIFAR-100 TRGP script's "
+        "batchnorm": "clbench's choice: frozen after the first task for every base, as GPCNS's GPM "
+        "and SGP scripts (Hifipsysta/GPCNS main_cf100_GPCNS.py:169); its CIFAR-100 TRGP script's "
         "freezing condition can never hold (main_cf100_TRGP_GPCNS.py:384)",
         "base": "pick the base method with gpcns.base",
         "alpha": "SGP's scale_coff, used with base = sgp (sahagobinda/SGP "
@@ -72,7 +73,7 @@ class GPCNSParams(TRGPParams):
         "(Hifipsysta/GPCNS main_cf100_GPCNS.py:502, main_cf100_SGP_GPCNS.py:592, "
         "main_cf100_TRGP_GPCNS.py:1179)",
         "merge_energy": "unset: the reference's rule per base, sigma for gpm and sgp, for trgp "
-        "sigma after task 0 and sigma^2 afterwards (Hifipsysta/GPCNS "
+        "sigma after the first task and sigma^2 afterwards (Hifipsysta/GPCNS "
         "main_cf100_TRGP_GPCNS.py:690-698)",
     }
 
@@ -191,6 +192,7 @@ class FinalGradients(SupervisedPlugin):
         }
 
 
+@describe("GPCNS", family="projection")
 def gpcns(model: nn.Module, params: GPCNSParams) -> StrategyBuild:
     """GPCNS: the base method (gpm, sgp or trgp) also projects out the past tasks' final
     gradients, merged with its feature basis into one softly weighted basis."""

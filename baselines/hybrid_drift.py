@@ -12,9 +12,9 @@ constraint). rho = budget * ||theta*_{t-1}|| * (1 + c) / 2 per tensor, adapted f
 directions: c is the cosine, at the start of the task, between the new task's gradient and the
 past tasks' reference direction (`clbench.strategies.past_directions`), so a tensor whose new
 gradient conflicts with the past tasks' gets a small budget and one that agrees a large one.
-Limits (tested step for step): budget = 0 is frozen training, budget = inf is fine-tuning. Task 0
-trains without a constraint; task heads are never constrained; a single shared head is a shared
-tensor.
+Limits (tested step for step): budget = 0 is frozen training, budget = inf is fine-tuning. The
+first task trains without a constraint; task heads are never constrained; a single shared head is
+a shared tensor.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from clbench.params import require
 from clbench.strategies import StrategyBuild
 from clbench.strategies.past_directions import PastDirections, cosine, shared_parameters
 from clbench.strategies.task_data import task_loss_backward
+from clbench.strategy_info import describe
 
 
 @dataclass
@@ -116,6 +117,7 @@ class DriftBudget(SupervisedPlugin):
         }
 
 
+@describe("Hybrid (drift)", family="update magnitude")
 def hybrid_drift(model: nn.Module, params: HybridDriftParams) -> StrategyBuild:
     """Hybrid drift budget (this project's second reading of the update-magnitude paper): each
     task's drift per shared tensor stays within a ball sized by its gradient's agreement with the

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from clbench.params import require
 from clbench.strategies import StrategyBuild
 from clbench.strategies.past_directions import PastDirections, cosine, shared_parameters
+from clbench.strategy_info import describe
 
 
 @dataclass
@@ -114,6 +115,7 @@ class MagnitudeControl(SupervisedPlugin):
         return {"damped_fraction": self.damped / self.decisions if self.decisions else 0.0}
 
 
+@describe("Hybrid (magnitude)", family="update magnitude")
 def hybrid_magnitude(model: nn.Module, params: HybridMagnitudeParams) -> StrategyBuild:
     """Hybrid update magnitude (this project's reading of the paper): damp steps that disagree
     with the past tasks' gradient directions."""

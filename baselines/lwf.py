@@ -7,6 +7,7 @@ from torch import nn
 
 from clbench.params import require
 from clbench.strategies import StrategyBuild
+from clbench.strategy_info import describe
 
 
 @dataclass
@@ -22,6 +23,7 @@ class LwFParams:
         require(self.temperature > 0, f"lwf.temperature={self.temperature} must be > 0")
 
 
+@describe("LwF", family="regularisation")
 def lwf(model: nn.Module, params: LwFParams) -> StrategyBuild:
     """LwF: distil the previous model's outputs on the current task's inputs."""
     return StrategyBuild(plugins=[LwFPlugin(alpha=params.alpha, temperature=params.temperature)])

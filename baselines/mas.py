@@ -7,6 +7,7 @@ from torch import nn
 
 from clbench.params import require
 from clbench.strategies import StrategyBuild
+from clbench.strategy_info import describe
 
 
 @dataclass
@@ -22,6 +23,7 @@ class MASParams:
         require(0 <= self.alpha <= 1, f"mas.alpha={self.alpha} must lie in [0, 1]")
 
 
+@describe("MAS", family="regularisation")
 def mas(model: nn.Module, params: MASParams) -> StrategyBuild:
     """MAS: a penalty weighted by the sensitivity of the output norm to each parameter."""
     return StrategyBuild(plugins=[MASPlugin(lambda_reg=params.lambda_reg, alpha=params.alpha)])

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from clbench.strategies import StrategyBuild
+from clbench.strategy_info import describe
 
 
 @dataclass
@@ -12,6 +13,7 @@ class NaiveParams:
     """Fine-tuning has no parameters of its own."""
 
 
+@describe("Fine-tuning", family="bounds", role="bound")
 def naive(model: nn.Module, params: NaiveParams) -> StrategyBuild:
     """Fine-tuning (lower bound): plain training on each task in turn."""
     return StrategyBuild()

@@ -7,6 +7,7 @@ from torch import nn
 
 from clbench.params import require
 from clbench.strategies import StrategyBuild
+from clbench.strategy_info import describe
 
 
 @dataclass
@@ -19,6 +20,7 @@ class ReplayParams:
         require(self.mem_size >= 1, f"replay.mem_size={self.mem_size} must be >= 1")
 
 
+@describe("Replay", family="rehearsal")
 def replay(model: nn.Module, params: ReplayParams) -> StrategyBuild:
     """Replay: each mini-batch is joined by one of the same size drawn from the memory."""
     return StrategyBuild(plugins=[ReplayPlugin(mem_size=params.mem_size)])

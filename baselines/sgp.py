@@ -9,6 +9,7 @@ from clbench.linalg import sgp_extend_basis, sgp_initial_basis
 from clbench.params import require
 from clbench.strategies import StrategyBuild
 from clbench.strategies.projection import GPMMemory, GradientProjection, ProjectionParams
+from clbench.strategy_info import describe
 
 
 @dataclass
@@ -56,6 +57,7 @@ class SGPMemory(GPMMemory):
         return super().kept_bytes() + scales
 
 
+@describe("SGP", family="projection")
 def sgp(model: nn.Module, params: SGPParams) -> StrategyBuild:
     """SGP: GPM whose projection is scaled by each basis vector's importance to past tasks."""
     return StrategyBuild(plugins=[GradientProjection(SGPMemory(params), params)])

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from clbench.params import require
 from clbench.strategies import StrategyBuild
+from clbench.strategy_info import describe
 
 
 @dataclass
@@ -106,6 +107,7 @@ class SynapticIntelligence(SupervisedPlugin):
         return sum(t.numel() * t.element_size() for t in kept)
 
 
+@describe("SI", family="regularisation")
 def si(model: nn.Module, params: SIParams) -> StrategyBuild:
     """SI: a penalty weighted by each parameter's path-integral contribution to past losses."""
     return StrategyBuild(plugins=[SynapticIntelligence(params)])

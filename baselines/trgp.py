@@ -6,10 +6,10 @@ with S_j (d x r_j) task j's stored basis for the layer and Q_j (r_j x r_j) a sca
 starts at I for each new task; a layer with no selected task uses W. Every task's selections and
 trained Q's are kept; `active` chooses whose apply, so evaluating old task j uses task j's own.
 
-Plugin, at the start of every task t >= 1: one backward pass of the current task's loss on
+Plugin, at the start of every task t >= 2: one backward pass of the current task's loss on
 `trust_samples` of its training samples gives each layer's weight gradient G; for every old task j,
 p_j = ||G S_j S_j^T||_F. The candidates are the `max_selected` old tasks with the largest p_j
-(t = 1: task 0; t = 2 with `task2_selection = "previous"`: task 1 alone, as the PMNIST,
+(t = 2: task 1; t = 3 with `task2_selection = "previous"`: task 2 alone, as the PMNIST,
 5-datasets and MiniImageNet scripts), and a candidate gets scales when it lies in the trust
 region, p_j > trust_threshold * ||G||_F. W then trains under GPM's projection with the global
 basis M (the shared `GradientProjection`); the Q's of the current task train unprojected, with the
@@ -17,10 +17,10 @@ protocol's learning rate and no weight decay (the family's protocol has none). A
 memory grows by TRGP's rule from representations captured through the plain weights W, as the
 reference (`memory_weights`; `trgp_extend_basis`: old and new directions ranked together; with
 `ranking = "inclusive"` every selected new direction joins M, with `reference` the first does
-not, as the reference's `> r_pre`). As everywhere in the family, BatchNorm freezes after task 0 by
-default (`batchnorm`; the reference's CIFAR script never freezes it: its condition cannot hold),
-and gradients are read only where they exist (the reference read `weight.grad` in forward, which
-fails when it is None).
+not, as the reference's `> r_pre`). As everywhere in the family, BatchNorm freezes after the first
+task by default (`batchnorm`; the reference's CIFAR script never freezes it: its condition cannot
+hold), and gradients are read only where they exist (the reference read `weight.grad` in forward,
+which fails when it is None).
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from clbench.strategies.projection import (
     weight_parameter,
 )
 from clbench.strategies.task_data import task_loss_backward
+from clbench.strategy_info import describe
 
 
 @dataclass
@@ -55,9 +56,9 @@ class TRGPParams(ProjectionParams):
     trust_threshold: task j is in the trust region when p_j > trust_threshold * ||G||_F (0.5;
         PMNIST 0.2);
     max_selected: how many old tasks, those of largest p_j, are candidates for scales per layer (2);
-    task2_selection: the candidates at task 2 (counted from 0), when two old tasks exist: `top`,
-        the `max_selected` largest p_j as at every later task (the CIFAR-100 script), or
-        `previous`, task 1 alone (the PMNIST, 5-datasets and MiniImageNet scripts);
+    task2_selection: the candidates at task 3 (the name counts from 0), when two old tasks exist:
+        `top`, the `max_selected` largest p_j as at every later task (the CIFAR-100 script), or
+        `previous`, task 2 alone (the PMNIST, 5-datasets and MiniImageNet scripts);
     gating: which layers use their selection: `per_layer`, each its own (the paper's rule), or
         `first_layer`, the reference's forward: no layer scales unless the network's first layer
         has a selected task, inside a residual block the second convolution scales only when the
@@ -80,7 +81,7 @@ class TRGPParams(ProjectionParams):
 
     SOURCES: ClassVar[dict[str, str]] = {
         **ProjectionParams.SOURCES,
-        "batchnorm": "clbench's choice: frozen after task 0, as TRGP's 5-datasets and "
+        "batchnorm": "clbench's choice: frozen after the first task, as TRGP's 5-datasets and "
         "MiniImageNet scripts (LYang-666/TRGP main_five_dataset.py:222-223); the CIFAR-100 "
         "script's freezing condition can never hold (main_cifar100.py:382), so BatchNorm trains "
         "there on every task (`batchnorm = train`)",
@@ -212,8 +213,9 @@ class TrustRegionScaling(SupervisedPlugin):
         return grads
 
     def candidates(self, norms: dict[int, float]) -> list[int]:
-        """The old tasks considered for scales in one layer, from their projection norms p_j: the
-        `max_selected` largest, or task 1 alone at task 2 under `task2_selection = "previous"`."""
+        """The old tasks (by index, from 0) considered for scales in one layer, from their
+        projection norms p_j: the `max_selected` largest, or task 2 (index 1) alone at task 3
+        under `task2_selection = "previous"`."""
         if self.task == 2 and self.params.task2_selection == "previous":
             return [1]
         return sorted(norms, key=norms.get, reverse=True)[: self.params.max_selected]
@@ -273,10 +275,12 @@ class TrustRegionScaling(SupervisedPlugin):
         self._set_active(strategy.model, self.task - 1 if self.task else None)
 
     def task_report(self) -> dict[str, dict[str, list[int]]]:
-        """The old tasks whose scales each layer used while training the task just finished."""
-        return {"trust_region": self.selected}
+        """The old tasks (numbered from 1) whose scales each layer used while training the task
+        just finished."""
+        return {"trust_region": {name: [j + 1 for j in old] for name, old in self.selected.items()}}
 
 
+@describe("TRGP", family="projection")
 def trgp(model: nn.Module, params: TRGPParams) -> StrategyBuild:
     """TRGP: GPM plus scaled reuse of the most relevant old tasks' subspaces (trust region)."""
     scaled_weights(model)

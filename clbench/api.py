@@ -59,8 +59,10 @@ def run(
     results_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train `strategy` on `benchmark` (as `clbench run` does) and return the result document:
-    `accuracy_matrix` (percent, row t = after task t), `metrics` (acc, bwt, forgetting,
-    learning_accuracy in percent or points), `tasks`, `spec`, `environment`, `provenance`.
+    `accuracy_matrix` (percent, row t = after task t, tasks from 1), `metrics` (acc, bwt,
+    forgetting, learning_accuracy, average_incremental_accuracy and, on benchmarks with one shared
+    head, forward_transfer, in percent or points; README.md, "Metrics"), `initial_accuracy` (one
+    shared head only), `tasks`, `spec`, `environment`, `provenance`.
     `overrides` maps an owner (`protocol`, `model` or the strategy's name) to field values, as
     `--set` does, e.g. `{"protocol": {"epochs": 3}, "ewc": {"ewc_lambda": 10}}`. With
     `results_dir` the result file is written there too."""
@@ -82,8 +84,12 @@ def run(
 def load_results(folder: str | Path) -> pd.DataFrame:
     """The valid result files of `folder`, one row per run: benchmark, strategy, variant (the
     parameters that differ between runs of one strategy), seed, name, acc, bwt, forgetting,
-    learning_accuracy (percent / points), seconds, trainable_params, kept_bytes, matrix (the
-    accuracy matrix, percent) and config (every parameter). Unreadable files are left out."""
+    learning_accuracy, average_incremental_accuracy, forward_transfer (percent / points; NaN
+    where a run does not define it), seconds, trainable_params, kept_bytes, matrix (the accuracy
+    matrix, percent), config (every parameter) and config_key (the configuration as JSON: group
+    by it, never by name alone, to average repeats of one experiment), the strategy's display
+    name, family and role, and the code, machine, threads and jobs that produced the run.
+    Unreadable files are left out."""
     from clbench.report.collect import collect
 
     runs = collect(Path(folder)).runs

@@ -51,9 +51,13 @@ def cmd_list(args: argparse.Namespace) -> int:
         for name, entry in MODELS.items():
             print(f"  {name:18} {entry.summary}")
     if what in ("all", "strategies"):
-        print("strategies (parameters: name: type = default):")
+        print(
+            "strategies ([display name; family; role] summary; parameters: name: type = default):"
+        )
         for name, strategy in STRATEGIES.items():
-            print(f"  {name:18} {strategy.summary}")
+            info = strategy.info
+            shown = f"[{info.display_name}; {info.family}; {info.role}]"
+            print(f"  {name:18} {shown} {strategy.summary}")
             types = field_types(strategy.params_type)
             defaults = strategy.params_type()
             for f in fields(strategy.params_type):
@@ -144,11 +148,31 @@ def _print_report(summary) -> None:
     print(f"report: {summary.index}")
 
 
+def _names(text: str | None) -> list[str] | None:
+    """A comma-separated list of names, None when not given."""
+    return None if text is None else [name.strip() for name in text.split(",") if name.strip()]
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from clbench.report import write_report
+    from clbench.report.build import ReportOptions
+    from clbench.report.figures import FIGURES
+    from clbench.report.layout import Selection, load_labels
 
+    selection = Selection(
+        strategies=_names(args.strategies),
+        benchmarks=_names(args.benchmarks),
+        labels=load_labels(Path(args.labels)) if args.labels else {},
+    )
+    options = ReportOptions(
+        selection=selection,
+        spread=args.spread,
+        alpha=args.alpha,
+        figures=tuple(_names(args.figures) if args.figures is not None else FIGURES),
+        allow_mixed=args.allow_mixed,
+    )
     out = Path(args.out) if args.out else Path(args.results_dir) / "report"
-    _print_report(write_report(Path(args.results_dir), out))
+    _print_report(write_report(Path(args.results_dir), out, options))
     return 0
 
 
@@ -161,7 +185,7 @@ def _suite_from_arguments(args: argparse.Namespace) -> tuple[dict, dict]:
 
     suite = load_suite(args.suite)
     if args.strategies:
-        suite["strategies"] = [name.strip() for name in args.strategies.split(",") if name.strip()]
+        suite["strategies"] = _names(args.strategies)
     if args.seeds:
         suite["seeds"] = coerce(list[int], args.seeds, "--seeds")
         for value in suite["seeds"]:
@@ -394,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     one.add_argument(
         "--checkpoints",
         action="store_true",
-        help="save the model after every task (RESULTS/NAME.ckpt/taskT.pt, weights_only)",
+        help="save the model after every task (RESULTS/NAME.ckpt/taskT.pt, T from 1, weights_only)",
     )
     _log_argument(one)
     one.set_defaults(handler=cmd_run)
@@ -443,6 +467,40 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--out", type=folder, default=None, help="report folder (default RESULTS_DIR/report)"
     )
+    report.add_argument(
+        "--strategies", default=None, help="strategies to show, in this order (comma-separated)"
+    )
+    report.add_argument("--benchmarks", default=None, help="benchmarks to show (comma-separated)")
+    report.add_argument(
+        "--labels",
+        default=None,
+        metavar="FILE",
+        help='TOML file mapping run labels to display names, e.g. ness = "NESS (ours)"',
+    )
+    report.add_argument(
+        "--figures",
+        default=None,
+        help="figures to draw (comma-separated names; empty for none; default all)",
+    )
+    report.add_argument(
+        "--spread",
+        choices=("std", "ci", "bootstrap"),
+        default="std",
+        help="spread shown after means and as error bars: std (default), ci (95 %% t-based "
+        "confidence interval), bootstrap (95 %% percentile bootstrap)",
+    )
+    report.add_argument(
+        "--alpha",
+        type=float,
+        default=0.05,
+        help="significance level of the tests behind bold values and pairwise comparisons",
+    )
+    report.add_argument(
+        "--allow-mixed",
+        action="store_true",
+        help="pool runs that conflict (duplicate seeds, mixed code, machines or threads) and "
+        "list the conflicts in the report, instead of refusing",
+    )
     report.set_defaults(handler=cmd_report)
 
     svd = commands.add_parser(
@@ -485,6 +543,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()  # inside the try: a reader that left shows here, not at exit
         return code
     except ClbenchError as err:
+        for line in getattr(err, "lines", ()):  # a report's conflicts, one line each
+            print(f"clbench: conflict: {line}", file=sys.stderr)
         print(f"clbench: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:  # Ctrl-C; a sweep's `Interrupted` (SIGTERM too) says more

@@ -1,8 +1,8 @@
 """``clbench bench-overhead``: the cost of a training step per strategy, relative to `naive`, and
 the harness's `naive` against a bare PyTorch loop doing the same work.
 
-Every strategy is built through the runner, trains task 0 under the benchmark's protocol (with
-`--task0-epochs` epochs), then is set up for task 1 exactly as Avalanche's `train` sets it up
+Every strategy is built through the runner, trains task 1 under the benchmark's protocol (with
+`--first-task-epochs` epochs), then is set up for task 2 exactly as Avalanche's `train` sets it up
 (dataset adaptation, data loader, plugins' `before_training_exp`, the protocol's optimizer).
 A timed segment is `--steps` training iterations of the template's own loop (every plugin hook
 included) over batches drawn once from the strategy's own data loader. Segments of all
@@ -15,7 +15,7 @@ everything else: the arithmetic under its ratio, however the products are placed
 
 The harness-against-bare comparison times `naive` twice per round: the template's loop over the
 same preloaded batches against a plain loop (zero_grad, forward, cross-entropy, backward, SGD
-step) on a copy of the model; and a whole epoch of task 1 each with its data loading (the
+step) on a copy of the model; and a whole epoch of task 2 each with its data loading (the
 harness's loader against a shuffled `DataLoader` over a `TensorDataset` of the same samples).
 Last, it times an epoch of data loading alone through Avalanche's own loader, the harness's and
 the `TensorDataset` one.
@@ -53,7 +53,7 @@ HARNESS_TARGET = 1.1
 
 @dataclass
 class StepBench:
-    """One strategy set up to train task 1, with a fixed list of its own batches."""
+    """One strategy set up to train task 2, with a fixed list of its own batches."""
 
     name: str
     prepared: Prepared
@@ -67,8 +67,8 @@ class StepBench:
 
 
 def set_up_task(prepared: Prepared, task: int, steps: int) -> list:
-    """Put the template in the state `train` leaves it in before task `task`'s first iteration;
-    return `steps` batches of its data loader."""
+    """Put the template in the state `train` leaves it in before the first iteration of the task
+    at index `task` (task `task + 1`); return `steps` batches of its data loader."""
     template = prepared.template
     prepared.schedule.start_task(task, [prepared.scenario.valid_stream[task].dataset])
     template.is_training, template._stop_training = True, False
@@ -83,7 +83,7 @@ def set_up_task(prepared: Prepared, task: int, steps: int) -> list:
 def build(
     strategy: str,
     benchmark: str,
-    task0_epochs: int,
+    first_task_epochs: int,
     steps: int,
     overrides: dict,
     model: str | None = None,
@@ -95,7 +95,7 @@ def build(
         model=model,
         overrides={
             **overrides,
-            "protocol": {**overrides.get("protocol", {}), "epochs": task0_epochs},
+            "protocol": {**overrides.get("protocol", {}), "epochs": first_task_epochs},
         },
     )
     prepared = prepare(resolve(spec))
@@ -180,7 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         "--steps", type=positive_int, default=50, help="iterations per timed segment"
     )
     parser.add_argument("--repeats", type=positive_int, default=7, help="interleaved rounds")
-    parser.add_argument("--task0-epochs", type=positive_int, default=1)
+    parser.add_argument(
+        "--first-task-epochs", type=positive_int, default=1, help="epochs of task 1 (default 1)"
+    )
     parser.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
     parser.add_argument(
         "--set", action="append", default=[], metavar="OWNER.FIELD=VALUE",
@@ -207,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         started = time.perf_counter()
         own = {owner: v for owner, v in overrides.items() if owner in ("protocol", name)}
-        bench = build(name, args.benchmark, args.task0_epochs, args.steps, own, args.model)
+        bench = build(name, args.benchmark, args.first_task_epochs, args.steps, own, args.model)
         benches.append(bench)
         print(f"set up {name} ({time.perf_counter() - started:.1f}s)", flush=True)
 
@@ -243,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"\n{args.benchmark} ({naive.prepared.resolved.model}), batch {protocol.batch_size}, "
-        f"step = one training iteration of task 1 after task 0; "
+        f"step = one training iteration of task 2 after task 1; "
         f"{args.repeats} interleaved rounds of {args.steps} steps, "
         f"{args.threads} thread(s)"
     )
@@ -287,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         shuffle=True,
         oversample_small_groups=True,
     )
-    print("\ndata loading alone, one epoch of task 1 (median over rounds), per sample:")
+    print("\ndata loading alone, one epoch of task 2 (median over rounds), per sample:")
     for label, loader in (
         ("Avalanche's loader", avalanche_loader),
         ("the harness's loader", harness_loader),

@@ -29,9 +29,9 @@ from clbench.data import BENCHMARKS, DataOptions, TaskSequence
 from clbench.data.benchmark import to_scenario
 from clbench.divergence import DivergenceWatch, check_distance
 from clbench.errors import ConfigError, TrainingDiverged
-from clbench.evaluation import AccuracyRecorder
+from clbench.evaluation import AccuracyRecorder, initial_accuracies
 from clbench.machine import cpu_kernels, cpu_model, device_name
-from clbench.memory import kept_bytes
+from clbench.memory import dataset_bytes, kept_bytes
 from clbench.metrics import summarize
 from clbench.models import build_model
 from clbench.progress import EpochBar
@@ -90,7 +90,9 @@ def parameter_distance(before: dict[str, Tensor], after: dict[str, Tensor]) -> d
     return {"total": float(np.sqrt(sum(v * v for v in layers.values()))), "layers": layers}
 
 
-def environment(device: str) -> dict[str, Any]:
+def environment(device: str, jobs: int = 1) -> dict[str, Any]:
+    """The software and hardware of a run; `jobs`: the runs its sweep ran at a time (times of
+    runs made under different job counts are not comparable)."""
     versions = {name: metadata.version(name) for name in ("torch", "torchvision", "avalanche-lib")}
     versions["python"] = platform.python_version()
     versions["numpy"] = np.__version__
@@ -101,6 +103,7 @@ def environment(device: str) -> dict[str, Any]:
         "cpu": cpu_model(),
         "cpu_kernels": cpu_kernels(),
         "threads": torch.get_num_threads(),
+        "jobs": jobs,
     }
 
 
@@ -122,7 +125,8 @@ class Prepared:
         return len(self.sequence.tasks)
 
     def train_task(self, t: int) -> None:
-        """Train task `t` under the protocol (validation split, schedule, best weights)."""
+        """Train the task at index `t` (task t + 1) under the protocol (validation split,
+        schedule, best weights)."""
         self.schedule.start_task(t, [self.scenario.valid_stream[t].dataset])
         with warnings.catch_warnings():  # Avalanche 0.6 warns about its own internals
             warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -179,9 +183,9 @@ def prepare(
 
 
 def save_checkpoint(path: Path, model: torch.nn.Module, task: int) -> None:
-    """The model's tensors after `task` (state_dict, effective weights of parametrized layers
-    included), atomically; it holds tensors, ints and strings only, so `torch.load(path,
-    weights_only=True)` reads it without unpickling code."""
+    """The model's tensors after task `task` (numbered from 1): state_dict, effective weights of
+    parametrized layers included, written atomically; it holds tensors, ints and strings only, so
+    `torch.load(path, weights_only=True)` reads it without unpickling code."""
     state = {name: tensor.detach().cpu().clone() for name, tensor in model.state_dict().items()}
     weights = {f"{name}.effective": tensor for name, tensor in layer_weights(model).items()}
     checkpoint = {"task": task, "state_dict": state, "effective_weights": weights}
@@ -213,11 +217,26 @@ def evaluate(
     return [round(100 * total / passes, 10) for total in totals]
 
 
+def kept_after(prepared: Prepared, t: int) -> int:
+    """Bytes the strategy keeps after the task at index `t`: its plugins' (`kept_bytes`) and, for
+    a cumulative strategy, the samples of every task so far that it trains on again (the training
+    and validation sets of the cumulative experience)."""
+    kept = kept_bytes(prepared.built.plugins)
+    if prepared.built.cumulative:
+        scenario = prepared.scenario
+        kept += dataset_bytes(scenario.train_stream[t].dataset)
+        kept += dataset_bytes(scenario.valid_stream[t].dataset)
+    return kept
+
+
 def train_sequence(
     prepared: Prepared, say: Callable[[str], None], checkpoint_dir: Path | None
-) -> tuple[list[list[float]], list[dict[str, Any]]]:
-    """Train and evaluate every task in turn; the accuracy matrix (percent) and a record per
-    task. With `checkpoint_dir`, the model is saved there after every task."""
+) -> tuple[list[list[float]], list[dict[str, Any]], list[float] | None]:
+    """Train and evaluate every task in turn; the accuracy matrix (percent), a record per task
+    (tasks numbered from 1) and, for a benchmark with one shared head, the accuracy of the model
+    before any training on each task (`initial_accuracies`, counted in the first task's
+    `eval_seconds`; None otherwise). With `checkpoint_dir`, the model is saved there after every
+    task."""
     evaluated_stream = _evaluated_stream(prepared)
     split = "test" if evaluated_stream is prepared.scenario.test_stream else "valid"
     passes = prepared.resolved.protocol.eval_passes
@@ -226,6 +245,13 @@ def train_sequence(
     matrix: list[list[float]] = []
     tasks: list[dict[str, Any]] = []
     weights = layer_weights(template.model)
+    initial, initial_seconds = None, 0.0
+    if not prepared.sequence.multi_head:
+        started = time.perf_counter()
+        datasets = [experience.dataset for experience in evaluated_stream]
+        batch_size = prepared.resolved.protocol.eval_batch_size
+        initial = initial_accuracies(template.model, datasets, batch_size)
+        initial_seconds = time.perf_counter() - started
     for t in range(n_tasks):
         started = time.perf_counter()
         prepared.train_task(t)
@@ -237,14 +263,14 @@ def train_sequence(
         if prepared.training_log is not None:
             prepared.training_log.log_evaluation(matrix[-1], t + 1, split)
         record = {
-            "task": t,
+            "task": t + 1,
             "name": prepared.sequence.tasks[t].name,
             "epochs": schedule.epochs_run,
             "best_valid_loss": schedule.best_loss,
             "train_seconds": trained - started,
-            "eval_seconds": time.perf_counter() - trained,
+            "eval_seconds": time.perf_counter() - trained + (initial_seconds if t == 0 else 0.0),
             "trainable_params": schedule.trainable_params,
-            "kept_bytes": kept_bytes(built.plugins),
+            "kept_bytes": kept_after(prepared, t),
             "parameter_distance": distance,
         }
         for plugin in built.plugins:
@@ -252,13 +278,13 @@ def train_sequence(
                 record.update(plugin.task_report())
         tasks.append(record)
         if checkpoint_dir is not None:
-            save_checkpoint(checkpoint_dir / f"task{t}.pt", template.model, t)
+            save_checkpoint(checkpoint_dir / f"task{t + 1}.pt", template.model, t + 1)
         say(
             f"task {t + 1}/{n_tasks}: {schedule.epochs_run} epochs, "
             f"acc on it {matrix[-1][t]:.2f} %, mean so far {np.mean(matrix[-1][: t + 1]):.2f} % "
             f"({trained - started:.1f}s)"
         )
-    return matrix, tasks
+    return matrix, tasks, initial
 
 
 def run(
@@ -268,14 +294,16 @@ def run(
     show_epochs: bool = False,
     checkpoints: bool = False,
     log: Sequence[str] = (),
+    jobs: int = 1,
 ) -> dict[str, Any]:
     """Train `spec` task by task, return its result and, with `results_dir`, write it there.
     `progress` receives a line per task; `show_epochs` draws a progress bar over each task's
     epochs (for runs in the foreground of a terminal); `checkpoints` (with `results_dir`) saves
     the model after every task (`save_checkpoint`); `log` names the training logs to write (with
     `results_dir`, under `<name>.logs/<kind>/`, `clbench.training_log`), which do not change the
-    result. A run that diverges (`clbench.divergence`) raises `TrainingDiverged` and, with
-    `results_dir`, leaves `<name>.failed.json` saying so there instead of a result."""
+    result; `jobs`, the runs its sweep runs at a time, is recorded in its `environment`. A run
+    that diverges (`clbench.divergence`) raises `TrainingDiverged` and, with `results_dir`,
+    leaves `<name>.failed.json` saying so there instead of a result."""
     started = time.perf_counter()
     resolved = resolve(spec)  # bad names and values are reported before the folder is touched
     kinds = check_log_kinds(log)
@@ -301,7 +329,7 @@ def run(
             Path(results_dir) / f"{resolved.name}.ckpt" if checkpoints and results_dir else None
         )
         try:
-            matrix, tasks = train_sequence(prepared, say, checkpoint_dir)
+            matrix, tasks, initial = train_sequence(prepared, say, checkpoint_dir)
         except TrainingDiverged as err:
             if results_dir is not None:
                 from clbench.executors.base import record_failure  # it imports this module
@@ -315,15 +343,18 @@ def run(
         "format": RESULT_FORMAT,
         "name": resolved.name,
         "spec": {**resolved.config, "data_root": spec.data_root},
+        "strategy_info": STRATEGIES.get(spec.strategy).info.as_dict(),
         "card": resolved.card_dicts(),
         "accuracy_matrix": matrix,
-        "metrics": summarize(matrix),
+        "metrics": summarize(matrix, initial),
         "tasks": tasks,
         "total_params": sum(p.numel() for p in model.parameters()),
-        "environment": environment(spec.device),
+        "environment": environment(spec.device, jobs),
         "provenance": provenance,
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    if initial is not None:
+        result["initial_accuracy"] = initial
     if results_dir is not None:
         write_json_atomic(Path(results_dir) / f"{resolved.name}.json", result)
     return result

@@ -1,8 +1,10 @@
 """`clbench new-strategy NAME`: a working strategy package to start from.
 
 It writes `clbench-NAME/` with a pyproject that registers the strategy under the
-`clbench.strategies` entry-point group, the strategy module (parameters, plugin, factory) and a
-test; `pip install -e clbench-NAME` makes it appear in `clbench list`, `run`, `sweep` and `report`.
+`clbench.strategies` entry-point group, the strategy module (parameters, plugin, and the factory,
+which declares with `describe` that reports show it under its name, family "plugins", as a method)
+and a test; `pip install -e clbench-NAME` makes it appear in `clbench list`, `run`, `sweep` and
+`report`.
 """
 
 from __future__ import annotations

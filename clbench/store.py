@@ -3,8 +3,8 @@ when read.
 
 `ResultDocument` (with `SpecRecord`, `Metrics` and `TaskRecord`) and `FailureRecord` declare every
 field that sweeps, reports and figures read; a file that does not match is invalid, and readers
-treat it as absent. Metrics are recomputed from the accuracy matrix on every read, never taken
-from the file.
+treat it as absent. Metrics are recomputed from the accuracy matrix (and the initial accuracies,
+where a file has them) on every read, never taken from the file.
 """
 
 from __future__ import annotations
@@ -14,16 +14,20 @@ import json
 import math
 import os
 import tempfile
+import types
 import typing
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from clbench.errors import ClbenchError
+from clbench.errors import ClbenchError, ConfigError
 from clbench.metrics import summarize
+from clbench.strategy_info import StrategyInfo
 
-RESULT_FORMAT = 2  # 2: accuracies and metrics in percent (1: fractions)
+#: 3: tasks numbered from 1 (`tasks[i]["task"]`, checkpoints `task1.pt`, ...), `initial_accuracy`
+#: and `strategy_info`; 2: accuracies and metrics in percent; 1: fractions.
+RESULT_FORMAT = 3
 #: Prefix of every temporary file clbench writes into a results folder; leftovers of a killed
 #: write carry it, and only files that carry it are deleted (`remove_temporaries`).
 TMP_PREFIX = ".clbench-tmp-"
@@ -50,6 +54,8 @@ class Metrics:
     bwt: float
     forgetting: float
     learning_accuracy: float
+    average_incremental_accuracy: float | None = None
+    forward_transfer: float | None = None  # only with `initial_accuracy`
 
 
 @dataclass
@@ -85,6 +91,12 @@ class ResultDocument:
     tasks: list[TaskRecord]
     environment: dict[str, Any]
     provenance: dict[str, Any] = field(default_factory=dict)
+    #: b_j, the accuracy (percent) on task j of the model before any training, for forward
+    #: transfer; only for benchmarks with one shared head (`clbench.runner.train_sequence`).
+    initial_accuracy: list[float] = field(default_factory=list)
+    #: How reports present the strategy (`clbench.strategy_info.StrategyInfo.as_dict`); files
+    #: written before strategies declared it lack it (`clbench.strategy_info.info_of_result`).
+    strategy_info: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -114,9 +126,18 @@ def ensure_writable(folder: Path) -> None:
         raise ClbenchError(f"cannot write results to {folder}: {err.strerror or err}") from None
 
 
+def file_mode() -> int:
+    """The mode a new file gets under the process's umask, 0o666 & ~umask (reading the umask
+    means setting it: it is set back at once)."""
+    umask = os.umask(0o077)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_json_atomic(path: Path, document: dict[str, Any]) -> None:
     """Write to a temporary file in the same folder, flush it to disk, then rename it into place:
-    readers see either the old file or the complete new one, never a partial write."""
+    readers see either the old file or the complete new one, never a partial write. The file gets
+    the mode of any new file (`file_mode`), not the owner-only mode of a temporary file."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -125,6 +146,7 @@ def write_json_atomic(path: Path, document: dict[str, Any]) -> None:
         raise ClbenchError(f"cannot write results to {path.parent}: {err.strerror}") from None
     try:
         with os.fdopen(fd, "w") as handle:
+            os.fchmod(handle.fileno(), file_mode())
             json.dump(document, handle, indent=1, allow_nan=False)
             handle.write("\n")
             handle.flush()
@@ -176,11 +198,14 @@ def _shown(value: Any) -> str:
 
 def _wanted(kind: Any) -> str:
     """What the schema type `kind` asks for, in words."""
+    if isinstance(kind, types.UnionType):
+        return " or ".join(_wanted(option) for option in typing.get_args(kind))
     if is_dataclass(kind) or typing.get_origin(kind) is dict:
         return "an object"
     if typing.get_origin(kind) is list:
         return "a list"
-    return {float: "a finite number", int: "an integer", str: "a string"}[kind]
+    words = {float: "a finite number", int: "an integer", str: "a string", type(None): "null"}
+    return words[kind]
 
 
 def _fits(value: Any, kind: Any) -> bool:
@@ -188,6 +213,8 @@ def _fits(value: Any, kind: Any) -> bool:
     origin = typing.get_origin(kind)
     if kind is Any:
         return True
+    if isinstance(kind, types.UnionType):
+        return any(_fits(value, option) for option in typing.get_args(kind))
     if is_dataclass(kind) or origin is dict:
         return isinstance(value, dict)
     if origin is list:
@@ -247,6 +274,16 @@ def validate_result(document: Any) -> str | None:
                 return f"accuracy {value!r} is not a percentage in [0, 100]"
     if len(document["tasks"]) != len(matrix):
         return "tasks and accuracy_matrix disagree on the number of tasks"
+    initial = document.get("initial_accuracy")
+    if initial is not None and len(initial) != len(matrix):
+        return "initial_accuracy and accuracy_matrix disagree on the number of tasks"
+    if initial is not None and not all(0 <= value <= 100 for value in initial):
+        return "initial_accuracy holds a value that is not a percentage in [0, 100]"
+    if "strategy_info" in document:
+        try:
+            StrategyInfo.from_dict(document["strategy_info"])
+        except ConfigError as err:
+            return str(err)
     return None
 
 
@@ -269,12 +306,14 @@ def _load(path: Path, problem: Callable[[Any], str | None]) -> dict[str, Any] | 
 
 
 def load_result(path: Path) -> dict[str, Any] | None:
-    """The result stored at `path`, with its metrics recomputed from its accuracy matrix; None
-    when there is no file. Raises InvalidDocument for a file that is not a complete result."""
+    """The result stored at `path`, with its metrics recomputed from its accuracy matrix (and its
+    initial accuracies, when it has them); None when there is no file. Raises InvalidDocument for
+    a file that is not a complete result."""
     document = _load(path, validate_result)
     if document is None:
         return None
-    return {**document, "metrics": summarize(document["accuracy_matrix"])}
+    metrics = summarize(document["accuracy_matrix"], document.get("initial_accuracy"))
+    return {**document, "metrics": metrics}
 
 
 def read_result(path: Path) -> dict[str, Any] | None:

@@ -8,6 +8,22 @@ from typing import Any
 from clbench.metrics import summarize
 from clbench.store import RESULT_FORMAT, write_json_atomic
 
+#: What every hand-made result records unless a test says otherwise: one machine, one code.
+ENVIRONMENT = {
+    "versions": {"torch": "2.14.1", "python": "3.11.7"},
+    "device": "cpu",
+    "cpu": "Test CPU",
+    "cpu_kernels": "AVX2",
+    "threads": 1,
+    "jobs": 1,
+}
+PROVENANCE = {
+    "git_commit": "0123456789abcdef",
+    "git_dirty": False,
+    "harness_digest": "harness0digest",
+    "code_digest": "code0digest",
+}
+
 
 def write_result(
     folder: Path,
@@ -20,9 +36,15 @@ def write_result(
     kept: int = 0,
     strategy_params: dict[str, Any] | None = None,
     task_extras: list[dict[str, Any]] | None = None,
+    environment: dict[str, Any] | None = None,
+    provenance: dict[str, Any] | None = None,
+    strategy_info: dict[str, str] | None = None,
+    initial: list[float] | None = None,
 ) -> Path:
     """A complete result file; each task takes `seconds / T` (train and eval split 3:1);
-    `task_extras[t]` joins task t's record (a strategy's `task_report`)."""
+    `task_extras[t]` joins task t's record (a strategy's `task_report`); `environment` and
+    `provenance` update the ones every file shares by default (one machine, one code); `initial`:
+    the untrained model's accuracies (`initial_accuracy`, benchmarks with a shared head)."""
     n = len(matrix)
     name = f"{benchmark}__{strategy}__seed{seed}__{abs(hash(str(strategy_params))) % 10**10:010d}"
     document = {
@@ -39,10 +61,10 @@ def write_result(
             "strategy_params": strategy_params or {},
         },
         "accuracy_matrix": matrix,
-        "metrics": summarize(matrix),
+        "metrics": summarize(matrix, initial),
         "tasks": [
             {
-                "task": t,
+                "task": t + 1,
                 "train_seconds": 0.75 * seconds / n,
                 "eval_seconds": 0.25 * seconds / n,
                 "trainable_params": trainable,
@@ -51,8 +73,13 @@ def write_result(
             }
             for t in range(n)
         ],
-        "environment": {},
+        "environment": {**ENVIRONMENT, **(environment or {})},
+        "provenance": {**PROVENANCE, **(provenance or {})},
     }
+    if strategy_info is not None:
+        document["strategy_info"] = strategy_info
+    if initial is not None:
+        document["initial_accuracy"] = initial
     path = folder / f"{name}.json"
     write_json_atomic(path, document)
     return path

@@ -31,7 +31,7 @@ def bn_run(tmp_path, strategy):
     spec = RunSpec("split-digits", strategy, model="small-cnn", overrides=overrides)
     result = run(spec, tmp_path, checkpoints=True)
     folder = tmp_path / f"{result['name']}.ckpt"
-    return running_statistics(folder / "task0.pt"), running_statistics(folder / "task4.pt")
+    return running_statistics(folder / "task1.pt"), running_statistics(folder / "task5.pt")
 
 
 @pytest.mark.parametrize("strategy", BN_FREEZING)

@@ -11,6 +11,7 @@ import subprocess
 import pytest
 
 from clbench.report import write_report
+from clbench.strategies import STRATEGIES
 from results import write_result
 
 WIDEST = [[97.25, 0, 0], [10.0, 88.5, 0], [21.11, 35.55, 99.99]]
@@ -60,6 +61,7 @@ def tables(tmp_path_factory):
                 trainable=720_630 + i,
                 kept=113_472_000 + i,
                 strategy_params=params,
+                strategy_info=STRATEGIES.get(strategy).info.as_dict(),
             )
     out = tmp_path_factory.mktemp("report")
     write_report(folder, out)

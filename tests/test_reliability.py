@@ -95,12 +95,12 @@ def test_checkpoints_load_with_weights_only_and_reproduce_the_accuracies(tmp_pat
     (result_path,) = tmp_path.glob("*.json")
     result = read_result(result_path)
     folder = tmp_path / f"{result['name']}.ckpt"
-    assert sorted(p.name for p in folder.iterdir()) == [f"task{t}.pt" for t in range(5)]
-    checkpoint = torch.load(folder / "task4.pt", weights_only=True)
-    assert checkpoint["task"] == 4
+    assert sorted(p.name for p in folder.iterdir()) == [f"task{t}.pt" for t in range(1, 6)]
+    checkpoint = torch.load(folder / "task5.pt", weights_only=True)
+    assert checkpoint["task"] == 5
     model = build_model("mlp", (1, 8, 8), 5, 2, ModelParams())
     model.load_state_dict(checkpoint["state_dict"])
-    # The final model re-evaluated on task 0's test set gives the last row's first entry.
+    # The final model re-evaluated on task 1's test set gives the last row's first entry.
     task = BENCHMARKS.get("split-digits").build(DataOptions(tmp_path, False, 0)).tasks[0]
     model.eval()
     with torch.no_grad():

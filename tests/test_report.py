@@ -8,7 +8,6 @@ from PIL import Image
 from clbench.cli import main
 from clbench.errors import ClbenchError
 from clbench.report import write_report
-from clbench.report.tables import Column, best_row
 from results import write_result
 
 # Two seeds of two strategies on a three-task benchmark; metrics computed by hand below.
@@ -51,37 +50,32 @@ def test_table_values_match_hand_computed_metrics(results, tmp_path):
     assert summary.problems == []
 
 
-def test_markdown_and_latex_bold_the_best_mean_per_column(results, tmp_path):
-    summary = write_report(results, tmp_path / "report")
+def test_markdown_and_latex_bold_a_tested_winner_per_column(tmp_path):
+    """Three seeds a row, gpm ahead on ACC and forgetting, naive faster: bold goes to each
+    column's winner, supported by a paired t-test over the seeds."""
+    folder = tmp_path / "runs"
+    for s in (0, 1, 2):
+        # gpm: ACC 81 + s, forgetting 5 - s; naive: ACC 68.33 + s / 2, forgetting 34 - s / 2
+        gpm = [[90, 0, 0], [90, 85, 0], [85 + s, 80 + s, 78 + s]]
+        naive = [[90, 0, 0], [60, 88, 0], [50 + s, 60, 95 + s / 2]]
+        write_result(folder, "toy", "gpm", s, gpm, seconds=20)
+        write_result(folder, "toy", "naive", s, naive, seconds=10 + s / 10)
+    summary = write_report(folder, tmp_path / "report")
     markdown = summary.tables["toy"].markdown
     gpm_row = next(line for line in markdown.splitlines() if line.startswith("| gpm"))
     naive_row = next(line for line in markdown.splitlines() if line.startswith("| naive"))
-    # gpm: higher ACC and BWT, lower forgetting; naive: faster, keeps less memory.
     gpm_cells = [c.strip() for c in gpm_row.strip("|").split("|")]
     naive_cells = [c.strip() for c in naive_row.strip("|").split("|")]
-    assert gpm_cells[1].startswith("**") and not naive_cells[1].startswith("**")  # ACC
-    assert gpm_cells[3].startswith("**")  # forgetting, lower is better
-    assert naive_cells[7].startswith("**") and not gpm_cells[7].startswith("**")  # time
-    # bold in markdown: ACC, BWT, forgetting, time; the one-column table has no forgetting column
-    # (and memory, 0.00 against 0.01 MB, is within the printed digit: not bold)
-    assert markdown.count("**") // 2 == 4
-    for name, bold in (("toy.tex", 3), ("toy-wide.tex", 4)):
+    assert gpm_cells[1] == "**82.00 ± 1.00**" and not naive_cells[1].startswith("**")  # ACC
+    assert gpm_cells[3] == "**4.00 ± 1.00**"  # forgetting, lower is better
+    assert naive_cells[-2].startswith("**") and not gpm_cells[-2].startswith("**")  # time
+    assert "at significance level 0.05" in markdown
+    # one column: ACC, BWT, time; full width: also forgetting, learning accuracy (naive) and AIA
+    for name, bold in (("toy.tex", 3), ("toy-wide.tex", 6)):
         latex = (tmp_path / "report" / "tables" / name).read_text()
         assert r"\toprule" in latex and r"\bottomrule" in latex
-        assert latex.count(r"\mathbf{") == bold
-    assert r"$\mathbf{-2.50}$" in latex and r"\label{tab:clbench-toy-wide}" in latex  # a true minus
-
-
-def test_bold_skips_the_oracle_and_wins_within_noise():
-    close = Column("acc", "ACC", 2, True)
-    # joint (oracle) is highest; b beats c by 1.0, more than either std: b is bold
-    assert best_row([99.0, 80.0, 79.0], [0.1, 0.4, 0.5], [True, False, False], close) == 1
-    # b beats c by 1.0 but c's std is 2.0: nothing is bold
-    assert best_row([99.0, 80.0, 79.0], [0.1, 0.4, 2.0], [True, False, False], close) is None
-    # a tie within the printed digits is not bold, whatever the std
-    assert best_row([80.004, 80.0], [0.0, 0.0], [False, False], close) is None
-    lower = Column("seconds", "Time", 1, False)
-    assert best_row([10.0, 20.0, 30.0], [float("nan")] * 3, [False] * 3, lower) == 0
+        assert latex.count(r"\mathbf{") == bold, name
+    assert r"\label{tab:clbench-toy-wide}" in latex
 
 
 def test_published_numbers_appear_only_where_the_benchmark_matches(tmp_path):
@@ -111,6 +105,7 @@ def test_every_figure_is_written_and_not_blank(results, tmp_path):
         "toy-cost",
         "toy-accuracy-vs-cost",
         "toy-ness-eps1-sensitivity",
+        "toy-per-task-accuracy",
     }
     for path in summary.figures:
         assert path.stat().st_size > 5000

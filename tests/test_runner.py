@@ -59,7 +59,13 @@ def test_result_records_the_resolved_spec_and_environment():
     assert spec["protocol"]["epochs"] == 2 and spec["protocol"]["lr"] == 0.05  # preset value
     assert spec["model"] == "mlp" and spec["strategy_params"] == {}
     assert result["environment"]["versions"]["avalanche-lib"] == "0.6.0"
-    assert set(result["metrics"]) == {"acc", "bwt", "forgetting", "learning_accuracy"}
+    assert set(result["metrics"]) == {
+        "acc",
+        "bwt",
+        "forgetting",
+        "learning_accuracy",
+        "average_incremental_accuracy",
+    }
     assert all(task["train_seconds"] > 0 for task in result["tasks"])
 
 

@@ -57,3 +57,19 @@ def test_truncated_or_invalid_results_are_rejected(tmp_path):
 def test_results_of_the_fraction_format_are_not_read_as_percentages():
     old = {**result([[0.5]]), "format": 1}
     assert validate_result(old) == f"format 1 (expected {RESULT_FORMAT})"
+
+
+def test_results_with_tasks_numbered_from_0_are_invalid():
+    assert validate_result({**result([[0.5]]), "format": 2}) == "format 2 (expected 3)"
+
+
+def test_optional_metrics_and_initial_accuracy_are_checked_when_present():
+    document = result([[50.0, 10.0], [40.0, 90.0]])
+    document["metrics"]["forward_transfer"] = "high"
+    assert validate_result(document) == (
+        'metrics.forward_transfer is "high", expected a finite number or null'
+    )
+    document["metrics"]["forward_transfer"] = None
+    assert validate_result(document) is None
+    document["initial_accuracy"] = [10.0, 120.0]
+    assert "initial_accuracy holds a value that is not a percentage" in validate_result(document)

@@ -146,7 +146,7 @@ def to_scenario(
 
     Every experience carries its task label (task k has label k), also for single-head benchmarks,
     so that metrics and task-aware strategies always know which task a sample belongs to. With
-    `cumulative`, training and validation experience t hold the union of tasks 0..t (joint
+    `cumulative`, training and validation experience t hold the union of tasks 1..t (joint
     training); the test stream stays one experience per task. `validation_split` is the rule of
     `split_validation` (task k's random split is seeded with seed + k).
     """
@@ -191,7 +191,7 @@ def split_by_classes(
         test_mask = torch.isin(y_test, torch.tensor(group))
         tasks.append(
             TaskData(
-                name=f"{name}-{k}",
+                name=f"{name}-{k + 1}",
                 x_train=x_train[train_mask],
                 y_train=remap[y_train[train_mask]],
                 x_test=x_test[test_mask],
@@ -242,7 +242,7 @@ def permuted_tasks(
     for k, perm in enumerate(pixel_permutations(flat_train.shape[1], n_tasks, seed, order)):
         tasks.append(
             TaskData(
-                name=f"{name}-{k}",
+                name=f"{name}-{k + 1}",
                 x_train=flat_train[:, perm],
                 y_train=y_train,
                 x_test=flat_test[:, perm],

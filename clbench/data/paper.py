@@ -95,7 +95,7 @@ def miniimagenet_classes(seed: int, order: DataOrder) -> list[list[int]]:
     """MiniImageNet's 100 classes in 20 tasks of 5, drawn with the run's seed. `reference`: the
     loaders of TRGP and GPCNS (LYang-666/TRGP dataloader/miniimagenet.py:152-153: numpy seeded,
     its permutation of the 100 classes split into 20 groups; seed 37, the papers', puts classes
-    61, 49, 86, 78, 5 in task 0). `torch`: torch.randperm seeded with the seed."""
+    61, 49, 86, 78, 5 in the first task). `torch`: torch.randperm seeded with the seed."""
     if order == "reference":
         classes = reference_permutation(100, seed).tolist()
     else:

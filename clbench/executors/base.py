@@ -49,10 +49,12 @@ def execute(
     threads: int | None = None,
     foreground: bool = False,
     log: tuple[str, ...] = (),
+    jobs: int = 1,
 ) -> Outcome:
     """Run `spec` and write its result into `results_dir`; on any error write
     `<name>.failed.json` with the error instead. Never raises for a failing run. `log`: the
-    training logs to write (`run`)."""
+    training logs to write; `jobs`: the runs the sweep runs at a time, which the result records
+    (`run`)."""
     if threads:
         import torch
 
@@ -61,7 +63,7 @@ def execute(
     name = resolve(spec).name
     started = time.perf_counter()
     try:
-        run(spec, results_dir, show_epochs=foreground, log=log)
+        run(spec, results_dir, show_epochs=foreground, log=log, jobs=jobs)
     except Exception as err:  # one broken run must not stop the sweep
         message = f"{type(err).__name__}: {err}"
         detail = "" if isinstance(err, ClbenchError) else traceback.format_exc()

@@ -119,7 +119,7 @@ class LocalExecutor:
 
     def _workers(self, specs: list[RunSpec], results_dir: Path) -> Generator[Outcome, None, None]:
         context = multiprocessing.get_context("spawn")  # no forked torch or thread state
-        job = (str(results_dir), self.threads, False, self.log)
+        job = (str(results_dir), self.threads, False, self.log, self.jobs)
         queue = deque(specs)
         idle: list[_Worker] = []
         busy: list[_Worker] = []

@@ -37,7 +37,7 @@ class RayExecutor:
             pending = [
                 task.options(
                     num_cpus=self.threads, num_gpus=1 if spec.device.startswith("cuda") else 0
-                ).remote(spec, str(results_dir), self.threads, log=self.log)
+                ).remote(spec, str(results_dir), self.threads, log=self.log, jobs=self.jobs)
                 for spec in specs
             ]
             while pending:

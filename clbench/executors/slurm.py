@@ -44,6 +44,7 @@ class SubmititExecutor:
             [self.threads] * n,
             [False] * n,  # foreground
             [self.log] * n,
+            [self.jobs] * n,
         )
         names = {job.job_id: resolve(spec).name for job, spec in zip(jobs, specs, strict=True)}
         for job in submitit.helpers.as_completed(jobs):

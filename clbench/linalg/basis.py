@@ -50,7 +50,8 @@ def _steps_below(start: Tensor, increments: Tensor, target: float | Tensor) -> i
 
 
 def energy_rank(s: Tensor, threshold: float) -> int:
-    """GPM's task-0 rule (docs/methods.md, GPM, Task 0): r = #{k : cumsum(s^2)_k / sum(s^2) < eps}.
+    """GPM's first-task rule (docs/methods.md, GPM, Task 1):
+    r = #{k : cumsum(s^2)_k / sum(s^2) < eps}.
 
     Strict "<", no +1. ``s`` holds singular values in descending order. Returns 0 when
     all of them are zero.
@@ -71,7 +72,7 @@ def _initial(R: Tensor, threshold: float) -> tuple[Tensor, Tensor]:
 
 
 def gpm_initial_basis(R: Tensor, threshold: float) -> Tensor:
-    """GPM basis after task 0 (docs/methods.md, GPM, Task 0): M = U[:, :r] with r from
+    """GPM basis after the first task (docs/methods.md, GPM, Task 1): M = U[:, :r] with r from
     :func:`energy_rank` of R's singular values."""
     return _initial(R, threshold)[0]
 
@@ -136,7 +137,7 @@ def sgp_importance(x: Tensor, alpha: float) -> Tensor:
 
 
 def sgp_initial_basis(R: Tensor, threshold: float, alpha: float) -> tuple[Tensor, Tensor]:
-    """SGP after task 0 (docs/methods.md, SGP, Task 0): M = U[:, :r] by GPM's rule and
+    """SGP after the first task (docs/methods.md, SGP, Task 1): M = U[:, :r] by GPM's rule and
     lambda = f(s[:r]).
 
     Where GPM projects gradients with P = M M^T, SGP uses P = M diag(lambda) M^T.
@@ -185,7 +186,7 @@ def trgp_extend_basis(
     tests it (LYang-666/TRGP main_pmnist.py:291), so that the strongest residual direction
     stays in S_t but never joins M.
 
-    Task 0 (M with no columns): as in the reference, S_0 = M_new = the GPM task-0 basis
+    The first task (M with no columns): as in the reference, S = M_new = GPM's first basis
     (:func:`gpm_initial_basis`, strict "<" count), not the running-sum rule above, which
     would keep one more direction.
     """

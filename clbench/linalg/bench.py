@@ -5,7 +5,7 @@ The reference GPM code decomposes each representation matrix with
 :func:`clbench.linalg.left_singular` (``method="auto"``) on the representation shapes of
 docs/methods.md, twice where the auto route is the Gram route: exact (the product R R^T in
 float64) and with the product in float32 (``gram_dtype=torch.float32``, the eigensolver in
-float64). Each variant's basis kept by GPM's task-0 rule is compared with numpy's: its rank
+float64). Each variant's basis kept by GPM's first-task rule is compared with numpy's: its rank
 and the largest principal angle between the two.
 """
 

@@ -44,7 +44,7 @@ def evaluation_mode(model: nn.Module) -> Iterator[nn.Module]:
 
 
 def freeze_batchnorm_statistics(model: nn.Module) -> None:
-    """Put every BatchNorm layer of `model` in eval mode, for training after task 0 in the
+    """Put every BatchNorm layer of `model` in eval mode, for training after the first task in the
     strategies that freeze BatchNorm. With running statistics, the layers then normalise with
     the frozen statistics and stop updating them; without (the reference models), eval mode uses
     batch statistics as train mode does, so nothing changes. `model.train()` undoes it: call it at

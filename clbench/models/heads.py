@@ -35,7 +35,7 @@ class MultiHeadNet(MultiTaskModule):
         return head(self.backbone(x))
 
     def forward_all_tasks(self, x: Tensor) -> dict[int, Tensor]:
-        """Outputs of every head trained so far (one shared head: just it, as task 0)."""
+        """Outputs of every head trained so far (one shared head: just it, under task label 0)."""
         features = self.backbone(x)
         if len(self.heads) == 1:
             return {0: self.heads[0](features)}

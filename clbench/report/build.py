@@ -1,25 +1,57 @@
-"""Write a whole report: per-benchmark tables and figures, a flat CSV of runs, and an index.
+"""Write a whole report: per-benchmark tables, pairwise comparisons and figures, a flat CSV of
+runs, and an index that states where the runs come from.
 
 File names come from slugs of the names in the results (`text.FileStems`), never from the names
 themselves, and every file is written atomically below the report folder (`text.write_inside`)."""
 
 from __future__ import annotations
 
+import json
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from clbench.errors import ClbenchError
+from clbench.report import stats
 from clbench.report.collect import Collected, collect
-from clbench.report.figures import PER_BENCHMARK, save
+from clbench.report.conflicts import ConflictingRuns, find_conflicts
+from clbench.report.figures import FIGURES, save
+from clbench.report.layout import Selection, lay_out
 from clbench.report.published import load_published
 from clbench.report.style import apply_style
-from clbench.report.tables import RenderedTable, render, summary_table
+from clbench.report.tables import DEFAULT_ALPHA, RenderedTable, TableInput, render, summary_table
 from clbench.report.text import FileStems, markdown, one_line, write_inside
 
 Figure = tuple[str, list[Path]]  # (caption, files)
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """How a report is written: which rows and names (`selection`), the spread of means
+    (`stats.SPREADS`), the level of every test, the figures drawn (names of `FIGURES`), and
+    whether runs that conflict (`clbench.report.conflicts`) may be pooled."""
+
+    selection: Selection = field(default_factory=Selection)
+    spread: str = "std"
+    alpha: float = DEFAULT_ALPHA
+    figures: tuple[str, ...] = tuple(FIGURES)
+    allow_mixed: bool = False
+
+    def __post_init__(self) -> None:
+        try:
+            stats.check_spread(self.spread)
+        except ValueError as err:
+            raise ClbenchError(str(err)) from None
+        if not 0 < self.alpha < 1:
+            raise ClbenchError(f"significance level {self.alpha!r} must lie between 0 and 1")
+        unknown = [name for name in self.figures if name not in FIGURES]
+        if unknown:
+            raise ClbenchError(
+                f"unknown figure {', '.join(unknown)}; valid figures: {', '.join(FIGURES)}"
+            )
 
 
 @dataclass
@@ -28,6 +60,7 @@ class ReportSummary:
     tables: dict[str, RenderedTable] = field(default_factory=dict)
     figures: list[Path] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
 
 
 def _write_text(out: Path, relative: str, text: str) -> Path:
@@ -63,32 +96,96 @@ def problems(collected: Collected) -> list[str]:
     return [one_line(line) for line in lines]
 
 
+def _counted(values: pd.Series, describe=str) -> str:
+    """Each distinct value with the number of runs that have it."""
+    counts = Counter(describe(v) for v in values)
+    if len(counts) == 1:
+        return f"{next(iter(counts))} (every run)"
+    return "; ".join(f"{value} ({n} runs)" for value, n in sorted(counts.items()))
+
+
+def _commit(commit: object, dirty: object) -> str:
+    if not commit:
+        return "not in a git checkout"
+    return f"`{str(commit)[:12]}`" + (" with uncommitted changes" if dirty else "")
+
+
+def _versions(text: str) -> str:
+    return ", ".join(f"{name} {version}" for name, version in sorted(json.loads(text).items()))
+
+
+def provenance(results_dir: Path, out: Path, runs: pd.DataFrame, collected: Collected) -> list[str]:
+    """The lines of the index that say what the report summarises and where it was measured."""
+    where = Path(os.path.relpath(results_dir.resolve(), out.resolve())).as_posix()
+    left_out = len(collected.unreadable)
+    reasons = Counter(
+        "a copy of a run already counted" if "counted once" in line else "invalid"
+        for line in collected.unreadable
+    )
+    skipped = (
+        f"; {left_out} file(s) left out ("
+        + ", ".join(f"{n} {why}" for why, n in sorted(reasons.items()))
+        + ", each listed under *Not in the tables*)"
+        if left_out
+        else "; no file left out"
+    )
+    jobs = runs["jobs"].map(lambda j: "unrecorded" if j is None or j != j else int(j))
+    return [
+        "## Provenance",
+        "",
+        f"- Results: {len(runs)} runs from the result files in [`{markdown(where)}`]({where}) "
+        f"(relative to this file){skipped}.",
+        "- Commit: "
+        + _counted(
+            pd.Series(
+                [_commit(c, d) for c, d in zip(runs["git_commit"], runs["git_dirty"], strict=True)]
+            )
+        )
+        + f"; harness digest {_counted(runs['harness_digest'], lambda d: f'`{str(d)[:12]}`')}; "
+        f"{runs['code_digest'].nunique()} code digests (harness and strategy together).",
+        f"- Libraries: {_counted(runs['versions'], _versions)}.",
+        f"- Machine: {markdown(_counted(runs['machine']))}; threads per run: "
+        f"{_counted(runs['threads'])}; runs at a time: {_counted(jobs)}.",
+        "",
+    ]
+
+
 def _index(
     results_dir: Path,
     out: Path,
     runs: pd.DataFrame,
-    tables: dict[str, RenderedTable],
+    collected: Collected,
+    summary: ReportSummary,
     figures: dict[str, list[Figure]],
     notes: list[str],
 ) -> str:
     lines = [
         "# clbench report",
         "",
-        f"From {len(runs)} result files in `{results_dir}`. Mean ± std over seeds; ACC, BWT, "
-        "forgetting and learning accuracy in points; time is train + evaluation wall time of "
-        "the whole run; trainable parameters are those of the last task; memory kept is what a "
-        "strategy stores between tasks (bases, samples, importances, adapters).",
+        "Metrics as defined in clbench's README (Metrics); tasks are numbered from 1. Each table's "
+        "caption states its seeds, spread, timing conditions and the test behind bold values; "
+        "each benchmark's pairwise comparisons list every pair of rows with its p-value.",
         "",
+        *provenance(results_dir, out, runs, collected),
     ]
+    if summary.conflicts:
+        lines += [
+            "## Pooled on purpose (--allow-mixed)",
+            "",
+            *[f"- {markdown(line)}" for line in summary.conflicts],
+            "",
+        ]
     if notes:
         lines += ["## Not in the tables", "", *[f"- {markdown(note)}" for note in notes], ""]
-    for benchmark, table in tables.items():
+    for benchmark, table in summary.tables.items():
         stem, wide = f"tables/{table.stem}", f"tables/{table.wide_stem}"
+        pairs = f"tables/{table.pairwise_stem}"
         lines += [
             f"## {markdown(benchmark)}",
             "",
             f"Table: [Markdown]({stem}.md), [CSV]({stem}.csv), LaTeX [one column]({stem}.tex) "
-            f"and [full width]({wide}.tex) (booktabs)",
+            f"and [full width]({wide}.tex) (booktabs); pairwise comparisons: "
+            f"[Markdown]({pairs}.md), [CSV]({pairs}.csv)",
             "",
             table.markdown,
         ]
@@ -99,8 +196,13 @@ def _index(
     return "\n".join(lines)
 
 
-def write_report(results_dir: Path, out: Path) -> ReportSummary:
-    """Read `results_dir`, write tables, figures and `index.md` into `out`."""
+def write_report(
+    results_dir: Path, out: Path, options: ReportOptions | None = None
+) -> ReportSummary:
+    """Read `results_dir`, write tables, figures and `index.md` into `out`. Raises
+    `ConflictingRuns` (its `lines` name each conflict) before writing anything where runs
+    conflict and `options.allow_mixed` is off."""
+    options = options or ReportOptions()
     results_dir, out = Path(results_dir), Path(out)
     if not results_dir.is_dir():
         why = "is a file, not a folder" if results_dir.exists() else "does not exist"
@@ -112,33 +214,49 @@ def write_report(results_dir: Path, out: Path) -> ReportSummary:
             f"no valid result files in {results_dir}"
             + (f" ({len(notes)} failed or unreadable)" if notes else "")
         )
+    runs, label_notes = lay_out(collected.runs, options.selection)
+    if runs.empty:
+        raise ClbenchError("--strategies and --benchmarks leave no run to report")
+    conflicts = find_conflicts(runs)
+    if conflicts and not options.allow_mixed:
+        raise ConflictingRuns(conflicts)
     ensure_report_folder(out)
     apply_style()
-    runs = collected.runs
-    table = summary_table(runs)
     published, sources = load_published()
-    summary = ReportSummary(index=out / "index.md", problems=notes)
+    summary = ReportSummary(
+        index=out / "index.md", problems=notes + label_notes, conflicts=conflicts
+    )
     figures: dict[str, list[Figure]] = {}
     table_stems, figure_stems = FileStems(), FileStems()
-    for benchmark in sorted(runs["benchmark"].unique()):
-        stems = (table_stems(benchmark), table_stems(benchmark, "wide"))
-        rendered = render(table, benchmark, stems, published, sources)
+    for benchmark in runs["benchmark"].unique():
+        mine = runs[runs["benchmark"] == benchmark]
+        given = TableInput(
+            benchmark, mine, summary_table(mine, options.spread), options.spread, options.alpha
+        )
+        stems = (
+            table_stems(benchmark),
+            table_stems(benchmark, "wide"),
+            table_stems(benchmark, "pairwise"),
+        )
+        rendered = render(given, stems, published, sources)
         summary.tables[benchmark] = rendered
         for name, text in (
             (f"{rendered.stem}.md", rendered.markdown),
             (f"{rendered.stem}.tex", rendered.latex),
             (f"{rendered.wide_stem}.tex", rendered.latex_wide),
             (f"{rendered.stem}.csv", rendered.csv),
+            (f"{rendered.pairwise_stem}.md", rendered.pairwise_markdown),
+            (f"{rendered.pairwise_stem}.csv", rendered.pairwise_csv),
         ):
             _write_text(out, f"tables/{name}", text)
-        mine = runs[runs["benchmark"] == benchmark]
         figures[benchmark] = [
             (drawn.caption, save(drawn, out / "figures", figure_stems))
-            for draw in PER_BENCHMARK
-            for drawn in draw(mine, benchmark)
+            for name in options.figures
+            for drawn in FIGURES[name](mine, benchmark, options.spread)
         ]
         summary.figures += [p for _, paths in figures[benchmark] for p in paths]
-    flat = runs.drop(columns=["matrix", "subspaces", "config", "varied"])
+    flat = runs.drop(columns=["matrix", "subspaces", "config", "varied", "config_key"])
     _write_text(out, "runs.csv", flat.to_csv(index=False))
-    _write_text(out, "index.md", _index(results_dir, out, runs, summary.tables, figures, notes))
+    index = _index(results_dir, out, runs, collected, summary, figures, summary.problems)
+    _write_text(out, "index.md", index)
     return summary

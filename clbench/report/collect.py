@@ -1,12 +1,14 @@
 """Read a results folder into tables of runs; reports never train.
 
-A run's *configuration* is everything in its spec but the seed. Runs of one strategy on one
+A run's *configuration* is everything in its spec but the seed, the data folder and the device
+(the machine is checked on its own, `clbench.report.conflicts`). Runs of one strategy on one
 benchmark whose configurations differ (a suite's parameter grid) are told apart by a *variant*
-label naming the parameters that differ, e.g. `eps1=0.001`.
+label naming the parameters that differ, e.g. `eps1=0.001`; a table row holds the runs of one
+configuration, never of one name.
 
 Files are read through `clbench.store`: an invalid result or failure file is left out with a line
 saying why, metrics come from the accuracy matrix, and a run stored in several files (a backup
-copy) counts once.
+copy: the same name, configuration, code and accuracies) counts once.
 """
 
 from __future__ import annotations
@@ -23,24 +25,47 @@ import numpy as np
 import pandas as pd
 
 from clbench.store import InvalidDocument, load_failure, load_result
+from clbench.strategy_info import info_of_result
 
 NAME_PATTERN = re.compile(r"^(?P<benchmark>.+?)__(?P<strategy>.+?)__seed(?P<seed>-?\d+)__\w+$")
 CONFIG_SECTIONS = ("protocol", "model_params", "strategy_params")
+#: Spec fields that are not part of a run's configuration: where its data lies, which seed, and
+#: the device (part of the machine, `clbench.report.conflicts`).
+NOT_CONFIG = ("seed", "data_root", "device")
+#: Protocol fields that decide which samples a seed's tasks hold and in which order: runs that
+#: agree on them see the same data under the same seed, so their seeds pair.
+DATA_FIELDS = ("data_order", "validation_split", "pc_valid", "evaluate_on")
 RUN_COLUMNS = [
     "benchmark",
     "strategy",
     "seed",
     "name",
+    "file",
     "acc",
     "bwt",
     "forgetting",
     "learning_accuracy",
+    "average_incremental_accuracy",
+    "forward_transfer",
     "seconds",
     "trainable_params",
     "kept_bytes",
     "matrix",
     "subspaces",
     "config",
+    "config_key",
+    "data_key",
+    "display_name",
+    "family",
+    "role",
+    "git_commit",
+    "git_dirty",
+    "harness_digest",
+    "code_digest",
+    "versions",
+    "machine",
+    "threads",
+    "jobs",
     "variant",
     "varied",
 ]
@@ -66,6 +91,26 @@ def _flat_config(spec: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
+def config_key(spec: dict[str, Any]) -> str:
+    """The configuration of a run as canonical JSON: its spec without `NOT_CONFIG`."""
+    return json.dumps({k: v for k, v in spec.items() if k not in NOT_CONFIG}, sort_keys=True)
+
+
+def _data_key(spec: dict[str, Any]) -> str:
+    protocol = spec.get("protocol", {})
+    return json.dumps([spec["benchmark"], *(protocol.get(k) for k in DATA_FIELDS)])
+
+
+def machine(environment: dict[str, Any]) -> str:
+    """The machine a run's times were measured on: its device, and the processor with its
+    kernels (CPU) or the device's name (GPU)."""
+    device = environment.get("device", "?")
+    if str(device).startswith("cuda"):
+        return f"{environment.get('device_name', '?')} ({device})"
+    kernels = environment.get("cpu_kernels")
+    return f"{environment.get('cpu', '?')}" + (f" {kernels}" if kernels else "")
+
+
 #: Per-layer sizes a result's task records may hold, by the quantity they measure.
 SUBSPACE_KINDS = {"basis_sizes": "kept basis size", "null_space_rank": "null-space rank"}
 
@@ -85,42 +130,71 @@ def _subspaces(tasks: list[dict[str, Any]]) -> dict[str, dict[str, list[float]]]
     return found
 
 
-def _run_row(document: dict[str, Any]) -> dict[str, Any]:
+def _run_row(path: Path, document: dict[str, Any]) -> dict[str, Any]:
     spec = document["spec"]
     tasks = document["tasks"]
     metrics = document["metrics"]
+    info = info_of_result(document)
+    environment, provenance = document["environment"], document["provenance"]
     return {
         "benchmark": spec["benchmark"],
         "strategy": spec["strategy"],
         "seed": spec["seed"],
         "name": document["name"],
+        "file": path.name,
         "acc": metrics["acc"],
         "bwt": metrics["bwt"],
         "forgetting": metrics["forgetting"],
         "learning_accuracy": metrics["learning_accuracy"],
+        "average_incremental_accuracy": metrics.get("average_incremental_accuracy", math.nan),
+        "forward_transfer": metrics.get("forward_transfer", math.nan),
         "seconds": sum(t["train_seconds"] + t["eval_seconds"] for t in tasks),
         "trainable_params": tasks[-1]["trainable_params"],
         "kept_bytes": tasks[-1]["kept_bytes"],
         "matrix": np.asarray(document["accuracy_matrix"], dtype=float),
         "subspaces": _subspaces(tasks),
         "config": _flat_config(spec),
+        "config_key": config_key(spec),
+        "data_key": _data_key(spec),
+        "display_name": info.display_name,
+        "family": info.family,
+        "role": info.role,
+        "git_commit": provenance.get("git_commit"),
+        "git_dirty": provenance.get("git_dirty"),
+        "harness_digest": provenance.get("harness_digest"),
+        "code_digest": provenance.get("code_digest"),
+        "versions": json.dumps(environment.get("versions", {}), sort_keys=True),
+        "machine": machine(environment),
+        "threads": environment.get("threads"),
+        "jobs": environment.get("jobs"),
     }
 
 
+def _value_text(value: Any) -> str:
+    return "(unset)" if isinstance(value, float) and math.isnan(value) else str(value)
+
+
 def _label_variants(runs: pd.DataFrame) -> pd.DataFrame:
-    """Add `variant` (differing parameters as text) and `varied` ({parameter: value})."""
-    variants, varied = [], []
+    """Add `variant` (the parameters in which a run's configuration differs from the other
+    configurations of its strategy on its benchmark, as text) and `varied` ({parameter: value});
+    every configuration gets its own label."""
+    variants, varied = {}, {}
     for _, group in runs.groupby(["benchmark", "strategy"], sort=False):
         configs = pd.DataFrame(list(group["config"]), index=group.index)
         differing = [c for c in configs.columns if configs[c].astype(str).nunique() > 1]
-        for index in group.index:
-            values = {c: configs.at[index, c] for c in differing}
-            label = ", ".join(f"{c.split('.', 1)[-1]}={v}" for c, v in values.items())
-            variants.append((index, label))
-            varied.append((index, values))
+        values = {i: {c: configs.at[i, c] for c in differing} for i in group.index}
+        for text in (_value_text, json.dumps):  # json tells 1 from "1" where both occur
+            labels = {
+                i: ", ".join(f"{c.split('.', 1)[-1]}={text(v)}" for c, v in row.items())
+                for i, row in values.items()
+            }
+            if len(set(labels.values())) == group["config_key"].nunique():
+                break
+        variants.update(labels)
+        varied.update(values)
     runs = runs.copy()
-    runs["variant"] = pd.Series(dict(variants))
-    runs["varied"] = pd.Series(dict(varied))
+    runs["variant"] = pd.Series(variants)
+    runs["varied"] = pd.Series(varied)
     return runs
 
 
@@ -148,21 +222,30 @@ def _load_all(
     return loaded
 
 
-def _once(loaded: list[tuple[Path, dict[str, Any]]], unreadable: list[str]) -> list[dict[str, Any]]:
-    """One result per run: results with the same `name`, or the same configuration and seed,
-    are one run stored twice (a backup copy). The file named after the run is kept, else the
-    first by file name; a line in `unreadable` names each copy left out."""
-    first: dict[tuple[str, str], Path] = {}
+def _once(
+    loaded: list[tuple[Path, dict[str, Any]]], unreadable: list[str]
+) -> list[tuple[Path, dict[str, Any]]]:
+    """One result per run: files that hold the same configuration and seed, made by the same
+    code, with the same accuracy matrix, are one run stored twice (a backup copy). The file named
+    after the run is kept, else the first by file name; a line in `unreadable` names each copy
+    left out. Runs of one configuration and seed that differ otherwise are all kept (and
+    reported as a conflict, `clbench.report.conflicts`)."""
+    first: dict[str, Path] = {}
     kept = []
     for path, document in sorted(loaded, key=lambda p_d: (p_d[0].stem != p_d[1]["name"], p_d[0])):
-        spec = {key: value for key, value in document["spec"].items() if key != "data_root"}
-        keys = [("name", document["name"]), ("config", json.dumps(spec, sort_keys=True))]
-        counted = next((first[key] for key in keys if key in first), None)
-        if counted is not None:
-            unreadable.append(f"{path.name}: the same run as {counted.name}, counted once")
+        identity = json.dumps(
+            [
+                config_key(document["spec"]),
+                document["spec"]["seed"],
+                document["provenance"].get("code_digest"),
+                document["accuracy_matrix"],
+            ]
+        )
+        if identity in first:
+            unreadable.append(f"{path.name}: the same run as {first[identity].name}, counted once")
             continue
-        first.update(dict.fromkeys(keys, path))
-        kept.append(document)
+        first[identity] = path
+        kept.append((path, document))
     return kept
 
 
@@ -174,7 +257,8 @@ def collect(results_dir: Path) -> Collected:
     paths = sorted(results_dir.glob("*.json"))
     failures = [p for p in paths if p.name.endswith(".failed.json")]
     results = [p for p in paths if not p.name.endswith(".failed.json")]
-    rows = [_run_row(d) for d in _once(_load_all(results, load_result, unreadable), unreadable)]
+    loaded = _once(_load_all(results, load_result, unreadable), unreadable)
+    rows = [_run_row(path, document) for path, document in loaded]
     failed = [_failure(d) for _, d in _load_all(failures, load_failure, unreadable)]
     done = {f["name"] for f in failed} & {r["name"] for r in rows}
     failed = [f for f in failed if f["name"] not in done]
@@ -189,7 +273,8 @@ def _missing(runs: pd.DataFrame) -> list[dict[str, Any]]:
         return missing
     for benchmark, bench_runs in runs.groupby("benchmark"):
         seeds = set(bench_runs["seed"])
-        for (strategy, variant), group in bench_runs.groupby(["strategy", "variant"]):
+        for _, group in bench_runs.groupby("config_key", sort=False):
+            strategy, variant = group["strategy"].iloc[0], group["variant"].iloc[0]
             for seed in sorted(seeds - set(group["seed"])):
                 missing.append(
                     {"benchmark": benchmark, "strategy": strategy, "variant": variant, "seed": seed}

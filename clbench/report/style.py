@@ -1,34 +1,13 @@
-"""One look for every figure: strategy order and families, printed sizes, a colour and marker per
-table row, the seaborn theme."""
+"""One look for every figure: printed sizes, a colour and marker per table row, the seaborn
+theme."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 import matplotlib as mpl
 import seaborn as sns
-
-# The zoo's strategies by family, in reading order (tables put a rule between families).
-# Plugins follow alphabetically, as their own family.
-FAMILIES: list[tuple[str, list[str]]] = [
-    ("bounds", ["naive", "joint"]),
-    ("regularisation", ["ewc", "si", "mas", "lwf"]),
-    ("rehearsal", ["replay", "agem", "gem"]),
-    ("projection", ["gpm", "sgp", "trgp", "dfgp", "gpcns"]),
-    ("null space", ["ness", "adam-nscl"]),
-    ("update magnitude", ["frozen", "from-scratch", "hybrid-magnitude", "hybrid-drift"]),
-]
-STRATEGY_ORDER = [name for _, members in FAMILIES for name in members]
-PLUGIN_FAMILY = "plugins"
-#: Strategies that see every task's data at once: upper bounds, never "best" in a table.
-ORACLES = frozenset({"joint"})
-
-
-def family(strategy: str) -> str:
-    """The family a strategy's table row belongs to (`plugins` for outside strategies)."""
-    return next((name for name, members in FAMILIES if strategy in members), PLUGIN_FAMILY)
-
 
 #: Printed widths of a figure (inches): one column and the full text width of a two-column paper.
 SINGLE_COLUMN_IN = 3.3
@@ -66,13 +45,6 @@ class RowStyle:
 
     color: tuple[float, float, float]
     marker: str
-
-
-def ordered(names: Iterable[str]) -> list[str]:
-    """`names` in the zoo's order, unknown names (plugins) after them alphabetically."""
-    names = set(names)
-    known = [n for n in STRATEGY_ORDER if n in names]
-    return known + sorted(names - set(STRATEGY_ORDER))
 
 
 def row_styles(rows: Sequence[Hashable]) -> dict[Hashable, RowStyle]:

@@ -1,20 +1,25 @@
-"""Comparison tables: mean +- std over seeds per benchmark and strategy, as CSV, Markdown and two
-LaTeX floats (booktabs): a compact one that fits one column of a two-column paper (ACC, BWT,
-trainable parameters, memory, time) and a wide one for a full page (every column, published
-numbers).
-Strategies are grouped by family (`style.FAMILIES`, a rule between families in LaTeX); a
-column's best value is bold only where it is the best of the non-oracle rows by more than the
-larger of its and the runner-up's std (so neither the upper bound nor a tie within noise is bold);
-published numbers stand beside measured ones where the benchmark has them."""
+"""Comparison tables, one per benchmark, from the rows of `clbench.report.layout`: mean and spread
+over seeds (`stats.SPREADS`), as CSV, Markdown and two LaTeX floats (booktabs): a compact one that
+fits one column of a two-column paper (ACC, BWT, trainable parameters, memory, time) and a wide
+one for a full page (every column, published numbers); and a pairwise-comparison table.
+
+Rows of one family are grouped (a rule between families in LaTeX). A value is bold only where a
+test supports it (`winner`): every method row has at least `stats.MIN_SEEDS_FOR_CLAIM` seeds, the
+best method beats every other method at the stated level, and bounds and oracles are never
+candidates; times are compared only when every run was timed on one machine, with one thread
+count and one number of runs at a time. Captions are written from the runs they describe."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import combinations
 
+import numpy as np
 import pandas as pd
 
+from clbench.report import stats
 from clbench.report.published import (
     MARK,
     Published,
@@ -22,7 +27,6 @@ from clbench.report.published import (
     published_cell,
     reference_key,
 )
-from clbench.report.style import ORACLES, family, ordered
 from clbench.report.text import latex, markdown
 
 
@@ -35,92 +39,254 @@ class Column:
     scale: float = 1.0
     latex_title: str = ""
     compact: bool = False
+    unit: str = ""  # what a caption says of the column (time has a sentence of its own)
 
 
 COLUMNS = [
-    Column("acc", "ACC (%)", 2, True, latex_title="ACC", compact=True),
-    Column("bwt", "BWT (pts)", 2, True, latex_title="BWT", compact=True),
-    Column("forgetting", "Forgetting (pts)", 2, False, latex_title="Forg."),
-    Column("learning_accuracy", "Learning acc. (%)", 2, True, latex_title="Learn."),
-    Column("trainable_params", "Trainable params (k)", 1, False, 1e-3, "Params", True),
-    Column("kept_bytes", "Memory (MB)", 2, False, 1e-6, latex_title="Mem.", compact=True),
+    Column("acc", "ACC (%)", 2, True, latex_title="ACC", compact=True, unit="ACC in %"),
+    Column("bwt", "BWT (pts)", 2, True, latex_title="BWT", compact=True, unit="BWT in points"),
+    Column(
+        "forgetting",
+        "Forgetting (pts)",
+        2,
+        False,
+        latex_title="Forg.",
+        unit="forgetting (Forg.) in points",
+    ),
+    Column(
+        "learning_accuracy",
+        "Learning acc. (%)",
+        2,
+        True,
+        latex_title="Learn.",
+        unit="learning accuracy (Learn.) in %",
+    ),
+    Column(
+        "average_incremental_accuracy",
+        "Avg. inc. acc. (%)",
+        2,
+        True,
+        latex_title="AIA",
+        unit="average incremental accuracy (AIA) in %",
+    ),
+    Column(
+        "forward_transfer",
+        "FWT (pts)",
+        2,
+        True,
+        latex_title="FWT",
+        unit="forward transfer (FWT, against the untrained model) in points",
+    ),
+    Column(
+        "trainable_params",
+        "Trainable params (k)",
+        1,
+        False,
+        1e-3,
+        "Params",
+        True,
+        "trainable parameters of the last task (Params) in thousands",
+    ),
+    Column(
+        "kept_bytes",
+        "Memory (MB)",
+        2,
+        False,
+        1e-6,
+        latex_title="Mem.",
+        compact=True,
+        unit="memory kept between tasks (Mem.), stored samples included, in MB",
+    ),
     Column("seconds", "Time (s)", 1, False, latex_title="Time", compact=True),
 ]
+#: Columns whose spread the full-width LaTeX table prints (forgetting's is close to BWT's; cost
+#: columns barely vary across seeds; the others' would not fit a page).
+SPREAD_SHOWN = ("acc", "bwt")
+#: Quantities the pairwise-comparison table tests, and its columns.
+PAIRWISE = ("acc", "bwt")
+PAIRWISE_COLUMNS = [
+    "quantity",
+    "a",
+    "b",
+    "mean_a",
+    "mean_b",
+    "difference",
+    "test",
+    "seeds_a",
+    "seeds_b",
+    "p",
+    "p_holm",
+    "better",
+]
+#: What decides whether two runs' times can be compared.
+TIMING = ("machine", "threads", "jobs")
+DEFAULT_ALPHA = 0.05
+#: A summary line's statistics of a column that cells print: `<key>_mean`, `_low`, `_high`.
+STATS = ("mean", "low", "high")
 
 
-#: Columns whose std the full-width LaTeX table prints (forgetting's is close to BWT's; cost
-#: columns barely vary across seeds).
-SPREAD_SHOWN = ("acc", "bwt", "learning_accuracy")
+def shown_columns(runs: pd.DataFrame) -> list[Column]:
+    """The columns of a benchmark's table: forward transfer only where some run defines it."""
+    return [c for c in COLUMNS if c.key != "forward_transfer" or runs[c.key].notna().any()]
 
 
-def row_label(strategy: str, variant: str, short: bool = False) -> str:
-    """`strategy (variant)`; `short` keeps only the variant's values (`gpcns (trgp)` for
-    `base=trgp`), for the one-column table."""
-    if short:
-        variant = (
-            ", ".join(part.split("=", 1)[-1] for part in variant.split(", ")) if variant else ""
-        )
-    return f"{strategy} ({variant})" if variant else strategy
+def _values(rows: pd.DataFrame, key: str, scale: float = 1.0) -> list[tuple[int, float]]:
+    return [(int(s), float(v) * scale) for s, v in zip(rows["seed"], rows[key], strict=True)]
 
 
-def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per (benchmark, strategy, variant): mean and std of every column, seed count."""
-    keys = [c.key for c in COLUMNS]
-    grouped = runs.groupby(["benchmark", "strategy", "variant"], sort=False)
-    table = grouped[keys].agg(["mean", "std"])
-    table.columns = [f"{key}_{stat}" for key, stat in table.columns]
-    table["seeds"] = grouped["seed"].nunique()
-    table["config"] = grouped["config"].first()  # the same for every seed of a row
-    table = table.reset_index()
-    order = {name: i for i, name in enumerate(ordered(table["strategy"]))}
-    table["_order"] = table["strategy"].map(order)
-    table = table.sort_values(["benchmark", "_order", "variant"]).drop(columns="_order")
-    return table.reset_index(drop=True)
+def summary_table(runs: pd.DataFrame, spread: str) -> pd.DataFrame:
+    """One line per (benchmark, row) of laid-out runs: label, role, family, seed count and, for
+    every column, the mean, the standard deviation and the interval of `spread`
+    (`stats.interval`, `_low` and `_high`) in the runs' units (bytes, parameters, seconds)."""
+    lines = []
+    for (benchmark, row), group in runs.groupby(["benchmark", "row"], sort=True):
+        first = group.iloc[0]
+        line = {
+            "benchmark": benchmark,
+            "row": row,
+            "label": first["label"],
+            "short_label": first["short_label"],
+            "run_label": first["run_label"],
+            "strategy": first["strategy"],
+            "variant": first["variant"],
+            "role": first["role"],
+            "family": first["family"],
+            "seeds": group["seed"].nunique(),
+            "runs": len(group),
+            "config": first["config"],
+        }
+        for column in COLUMNS:
+            values = group[column.key].dropna().tolist()
+            line[f"{column.key}_mean"] = float(np.mean(values)) if values else math.nan
+            line[f"{column.key}_std"] = (
+                float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
+            )
+            line[f"{column.key}_low"], line[f"{column.key}_high"] = stats.interval(values, spread)
+        lines.append(line)
+    return pd.DataFrame(lines)
 
 
-def best_row(
-    means: Sequence[float], stds: Sequence[float], oracle: Sequence[bool], column: Column
-) -> int | None:
-    """The row whose value is bold in `column`: the best non-oracle mean, where it beats the
-    runner-up by more than the larger of the two stds (a missing std counts as 0) and by at least
-    the column's last printed digit; None otherwise."""
-    candidates = [i for i, m in enumerate(means) if not oracle[i] and not math.isnan(m)]
-    if len(candidates) < 2:
+def comparable_times(runs: pd.DataFrame) -> bool:
+    """Whether every run of `runs` records the same timing conditions (`TIMING`); a run that
+    does not record one (older files do not record `jobs`) is not comparable."""
+    return all(runs[key].notna().all() and runs[key].map(str).nunique() == 1 for key in TIMING)
+
+
+def winner(runs: pd.DataFrame, column: Column, alpha: float) -> int | None:
+    """The row whose value is bold in `column` among one benchmark's laid-out runs: the method
+    (role `method`) with the best mean, where every method row has at least
+    `stats.MIN_SEEDS_FOR_CLAIM` seeds and the best beats each other method at level `alpha`
+    (`stats.compare`: paired on shared seeds where both rows see the same data) and by at least
+    the column's last printed digit; None otherwise, and always for times measured under
+    different conditions (`comparable_times`)."""
+    if column.key == "seconds" and not comparable_times(runs):
         return None
-    candidates.sort(key=lambda i: means[i], reverse=column.higher_is_better)
-    best, second = candidates[:2]
-    gap = abs(means[best] - means[second])
-    noise = max(0.0 if math.isnan(stds[i]) else stds[i] for i in (best, second))
-    return best if gap > noise and gap >= 10**-column.decimals else None
+    methods = runs[(runs["role"] == "method") & runs[column.key].notna()]
+    groups = dict(list(methods.groupby("row")))
+    if len(groups) < 2 or any(
+        g["seed"].nunique() < stats.MIN_SEEDS_FOR_CLAIM for g in groups.values()
+    ):
+        return None
+    means = {row: g[column.key].mean() * column.scale for row, g in groups.items()}
+    best = (max if column.higher_is_better else min)(means, key=means.get)
+    for row, group in groups.items():
+        if row == best:
+            continue
+        if abs(means[best] - means[row]) < 10**-column.decimals:
+            return None
+        mine = groups[best]
+        paired = (
+            mine["data_key"].nunique() == 1
+            and set(mine["data_key"]) == set(group["data_key"])
+            and mine["seed"].is_unique
+            and group["seed"].is_unique
+        )
+        result = stats.compare(
+            dict(_values(mine, column.key, column.scale)),
+            dict(_values(group, column.key, column.scale)),
+            paired,
+        )
+        if not result.p < alpha:
+            return None
+    return best
 
 
 def _number(value: float, decimals: int) -> str:
     return f"{value:,.{decimals}f}"
 
 
-def _scaled(table: pd.DataFrame, column: Column) -> tuple[list[float], list[float]]:
-    means = (table[f"{column.key}_mean"] * column.scale).tolist()
-    stds = (table[f"{column.key}_std"] * column.scale).tolist()
-    return means, stds
+def _spread_text(mean: float, low: float, high: float, decimals: int, spread: str) -> str:
+    """The spread after a mean: `± h` (symmetric) or `[low, high]` (bootstrap); empty without."""
+    if math.isnan(low):
+        return ""
+    if spread == "bootstrap":
+        return f" [{_number(low, decimals)}, {_number(high, decimals)}]"
+    return f" ± {_number(high - mean, decimals)}"
 
 
-def _bold_rows(table: pd.DataFrame) -> dict[str, int | None]:
-    oracle = [s in ORACLES for s in table["strategy"]]
-    return {c.key: best_row(*_scaled(table, c), oracle, c) for c in COLUMNS}
+def _seed_phrase(seeds: Sequence[int]) -> str:
+    low, high = min(seeds), max(seeds)
+    if high == 1:
+        return "one seed"
+    return f"{high} seeds" if low == high else f"{low} to {high} seeds"
 
 
-def _markdown_cells(table: pd.DataFrame) -> pd.DataFrame:
-    """`mean ± std` cells, the bold ones (`_bold_rows`) in **."""
+def caption(
+    runs: pd.DataFrame, table: pd.DataFrame, columns: list[Column], spread: str, alpha: float
+) -> str:
+    """What a table of `columns` shows, from its runs: seeds, spread, units, timing conditions,
+    the rule for bold and why nothing is bold where nothing is."""
+    seeds = list(table["seeds"])
+    if max(seeds) >= 2:
+        spread_text = f"mean and {stats.SPREADS[spread]}"
+        spread_text += "" if min(seeds) >= 2 else " (none for rows with one seed)"
+    else:
+        spread_text = "single runs, no spread"
+    parts = [
+        f"Over {_seed_phrase(seeds)}: {spread_text}.",
+        "; ".join(c.unit for c in columns if c.unit) + ".",
+    ]
+    if comparable_times(runs):
+        first = runs.iloc[0]
+        jobs = first["jobs"]
+        parts.append(
+            f"Time: training and evaluation of the whole run in s, on {first['machine']} with "
+            f"{int(first['threads'])} thread(s) per run, {int(jobs)} run(s) at a time."
+        )
+    else:
+        parts.append(
+            "Time: training and evaluation of the whole run in s, not compared: the runs differ "
+            "in machine, thread count or number of runs at a time, or do not record them."
+        )
+    if min(seeds) < stats.MIN_SEEDS_FOR_CLAIM:
+        parts.append(
+            f"No value is bold: bold needs at least {stats.MIN_SEEDS_FOR_CLAIM} seeds per row."
+        )
+    else:
+        parts.append(
+            "Bold: the best method (bounds and oracles excluded) where it beats every other "
+            f"method at significance level {alpha:g} (paired t-test on shared seeds, Welch's "
+            "t-test otherwise) and by at least the last digit shown."
+        )
+    return " ".join(parts)
+
+
+def _cells(
+    table: pd.DataFrame, columns: list[Column], bold: dict[str, int | None], spread: str
+) -> pd.DataFrame:
+    """`mean ± spread` cells, the bold ones in **."""
     cells = pd.DataFrame(index=table.index)
-    bold = _bold_rows(table)
-    for column in COLUMNS:
-        means, stds = _scaled(table, column)
+    for column in columns:
         texts = []
-        for i, (mean, std) in enumerate(zip(means, stds, strict=True)):
-            text = _number(mean, column.decimals)
-            if not math.isnan(std):
-                text += f" ± {_number(std, column.decimals)}"
-            texts.append(f"**{text}**" if bold[column.key] == i else text)
+        for _, line in table.iterrows():
+            mean, low, high = (line[f"{column.key}_{s}"] * column.scale for s in STATS)
+            if math.isnan(mean):
+                texts.append("--")
+                continue
+            text = _number(mean, column.decimals) + _spread_text(
+                mean, low, high, column.decimals, spread
+            )
+            texts.append(f"**{text}**" if bold[column.key] == line["row"] else text)
         cells[column.title] = texts
     cells["Seeds"] = table["seeds"].astype(str)
     return cells
@@ -153,25 +319,37 @@ def _published_columns(
     return columns, refs
 
 
+def _tex_plain(value: float, decimals: int) -> str:
+    """A number for math mode, thousands separated by a thin space."""
+    return _number(value, decimals).replace(",", r"\,")
+
+
 def _tex_number(value: float, decimals: int, bold: bool) -> str:
-    """A number in math mode (a true minus sign), thousands separated by a thin space."""
-    text = _number(value, decimals).replace(",", r"\,")
+    """A number in math mode (a true minus sign)."""
+    text = _tex_plain(value, decimals)
     return f"$\\mathbf{{{text}}}$" if bold else f"${text}$"
 
 
-def _tex_cell(mean: float, std: float, column: Column, bold: bool, with_std: bool) -> str:
+def _tex_cell(line: pd.Series, column: Column, bold: bool, spread: str, with_spread: bool) -> str:
+    mean, low, high = (line[f"{column.key}_{s}"] * column.scale for s in STATS)
     if math.isnan(mean):
         return "--"
     text = _tex_number(mean, column.decimals, bold)
-    if with_std and not math.isnan(std):
-        text += f"{{\\scriptsize${{\\pm}}{_number(std, column.decimals)}$}}"
+    if with_spread and not math.isnan(low):
+        digits = column.decimals
+        inner = (
+            rf"[{_tex_plain(low, digits)},\,{_tex_plain(high, digits)}]"
+            if spread == "bootstrap"
+            else rf"{{\pm}}{_tex_plain(high - mean, digits)}"
+        )
+        text += rf"{{\scriptsize${inner}$}}"
     return text
 
 
 def _tex_published(cell: str) -> str:
     """A published cell for LaTeX: `~` (approximate) as \\approx, `[n]` as a superscript, the
     other-setup mark as a dagger; several values in one formula, a thin space apart, in the
-    small type of the stds."""
+    small type of the spreads."""
     parts = []
     for part in filter(None, cell.split("; ")):
         value, ref = part.rsplit(" ", 1)
@@ -181,9 +359,26 @@ def _tex_published(cell: str) -> str:
     return r"{\scriptsize$" + r",\,".join(parts) + "$}" if parts else "--"
 
 
+@dataclass(frozen=True)
+class TableInput:
+    """One benchmark's laid-out runs and their summary lines, with how to state them."""
+
+    benchmark: str
+    runs: pd.DataFrame
+    table: pd.DataFrame
+    spread: str
+    alpha: float
+
+    @property
+    def columns(self) -> list[Column]:
+        return shown_columns(self.runs)
+
+    def bold(self) -> dict[str, int | None]:
+        return {c.key: winner(self.runs, c, self.alpha) for c in self.columns}
+
+
 def latex_table(
-    rows: pd.DataFrame,
-    benchmark: str,
+    given: TableInput,
     stem: str,
     published: dict[str, list[str]],
     sources: list[tuple[int, str]],
@@ -191,60 +386,48 @@ def latex_table(
 ) -> str:
     """One benchmark's LaTeX float (module docstring), labelled `tab:clbench-STEM` after its
     file's stem; needs `\\usepackage{booktabs}`."""
-    columns = [c for c in COLUMNS if wide or c.compact]
-    bold = _bold_rows(rows)
+    rows, bold = given.table, given.bold()
+    columns = [c for c in given.columns if wide or c.compact]
     heads = ["Strategy", *(c.latex_title for c in columns)]
     published = published if wide else {}  # the one-column table keeps to the measured columns
     if published:
         heads += ["ACC pub.", "BWT pub."]
     body: list[str] = []
     previous = None
-    for i, row in rows.iterrows():
-        group = family(row["strategy"])
-        if previous is not None and group != previous:
+    for i, line in rows.iterrows():
+        if previous is not None and line["family"] != previous:
             body.append(r"\midrule")
-        previous = group
-        cells = [latex(row_label(row["strategy"], row["variant"], short=not wide))]
+        previous = line["family"]
+        cells = [latex(line["label"] if wide else line["short_label"])]
         for column in columns:
-            mean = row[f"{column.key}_mean"] * column.scale
-            std = row[f"{column.key}_std"] * column.scale
-            with_std = wide and column.key in SPREAD_SHOWN
-            cells.append(_tex_cell(mean, std, column, bold[column.key] == i, with_std))
+            with_spread = wide and column.key in SPREAD_SHOWN
+            cells.append(
+                _tex_cell(line, column, bold[column.key] == line["row"], given.spread, with_spread)
+            )
         if published:
             cells.append(_tex_published(published["ACC published"][i]))
             cells.append(_tex_published(published["BWT published"][i]))
         body.append(" & ".join(cells) + r" \\")
-    seeds = sorted(set(rows["seeds"]))
-    seed_text = " or ".join(str(s) for s in seeds)
-    spread = (
-        "mean and std (forgetting and cost: mean)"
-        if wide
-        else "mean (the std is in the full-width table)"
-    )
-    caption = (
-        f"{latex(benchmark)}: {spread} over {seed_text} seeds. ACC and learning accuracy "
-        r"(Learn.) in \%, BWT and forgetting (Forg.) in points; Params: trainable parameters "
-        "of the last task, in thousands; Mem.: what a strategy keeps between tasks, in MB; "
-        "Time: training and evaluation of the whole run, in s, one CPU thread. Bold: the best "
-        "value that is not an upper bound (joint), where it beats the runner-up by more than "
-        "their std."
-    )
+    text = caption(given.runs, rows, columns, given.spread, given.alpha)
+    text += "" if wide else " The spreads are in the full-width table."
     if sources and published:
         dagger = r"$^\dagger$"
         cited = "; ".join(
             f"$^{{{n}}}${latex(source).replace(MARK, dagger)}" for n, source in sources
         )
-        caption += f" Published values: {cited}."
+        text = f"{latex(text)} Published values: {cited}."
+    else:
+        text = latex(text)
     env = "table*" if wide else "table"
     lines = [
-        f"% clbench comparison table, {latex(benchmark)} ({'wide' if wide else 'one column'}); "
-        "needs \\usepackage{booktabs}",
+        f"% clbench comparison table, {latex(given.benchmark)} "
+        f"({'wide' if wide else 'one column'}); needs \\usepackage{{booktabs}}",
         f"\\begin{{{env}}}[t]",
         r"\centering",
-        f"\\caption{{{caption}}}",
+        f"\\caption{{{latex(given.benchmark)}. {text}}}",
         f"\\label{{tab:clbench-{stem}}}",
         r"\footnotesize",
-        r"\setlength{\tabcolsep}{" + ("2pt" if wide else "3pt") + "}",
+        r"\setlength{\tabcolsep}{" + ("1.5pt" if wide else "2.5pt") + "}",
         r"\begin{tabular}{l" + "r" * (len(heads) - 1) + "}",
         r"\toprule",
         " & ".join(heads) + r" \\",
@@ -257,50 +440,126 @@ def latex_table(
     return "\n".join(lines) + "\n"
 
 
+def pairwise(runs: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """Every pair of rows of one benchmark on each quantity of `PAIRWISE`: means, the test
+    (`stats.compare`), its p-value, Holm's adjustment over the benchmark's pairs for that
+    quantity, and which row is better at level `alpha` after it."""
+    groups = dict(list(runs.groupby("row")))
+    lines = []
+    for key in PAIRWISE:
+        found = []
+        for a, b in combinations(sorted(groups), 2):
+            ra, rb = groups[a], groups[b]
+            paired = (
+                ra["data_key"].nunique() == 1
+                and set(ra["data_key"]) == set(rb["data_key"])
+                and ra["seed"].is_unique
+                and rb["seed"].is_unique
+            )
+            result = stats.compare(dict(_values(ra, key)), dict(_values(rb, key)), paired)
+            found.append((ra, rb, result))
+        adjusted = stats.holm([result.p for _, _, result in found])
+        for (ra, rb, result), p_holm in zip(found, adjusted, strict=True):
+            if math.isnan(p_holm):
+                verdict = "not tested (fewer than 2 seeds)"
+            elif p_holm >= alpha:
+                verdict = "no difference shown"
+            else:
+                verdict = ra["label"].iloc[0] if result.difference > 0 else rb["label"].iloc[0]
+            lines.append(
+                {
+                    "quantity": key,
+                    "a": ra["label"].iloc[0],
+                    "b": rb["label"].iloc[0],
+                    "mean_a": ra[key].mean(),
+                    "mean_b": rb[key].mean(),
+                    "difference": result.difference,
+                    "test": result.test,
+                    "seeds_a": result.n_a,
+                    "seeds_b": result.n_b,
+                    "p": result.p,
+                    "p_holm": p_holm,
+                    "better": verdict,
+                }
+            )
+    return pd.DataFrame(lines, columns=PAIRWISE_COLUMNS)
+
+
+def _pairwise_markdown(table: pd.DataFrame, alpha: float) -> str:
+    shown = pd.DataFrame(
+        {
+            "Quantity": table["quantity"].str.upper(),
+            "A": table["a"].map(markdown),
+            "B": table["b"].map(markdown),
+            "A - B": table["difference"].map(lambda d: f"{d:+.2f}"),
+            "Test": table["test"],
+            "Seeds": [
+                f"{a} / {b}" for a, b in zip(table["seeds_a"], table["seeds_b"], strict=True)
+            ],
+            "p": table["p"].map(lambda p: "--" if math.isnan(p) else f"{p:.3g}"),
+            "p (Holm)": table["p_holm"].map(lambda p: "--" if math.isnan(p) else f"{p:.3g}"),
+            "Better": table["better"].map(markdown),
+        }
+    )
+    note = (
+        f"Each pair of rows on ACC and BWT (points): a paired t-test on the seeds both rows "
+        f"share where their seeds see the same data, Welch's t-test otherwise; p two-sided, "
+        f"Holm's adjustment over the pairs of one quantity; Better: the higher row where "
+        f"p (Holm) is below {alpha:g}."
+    )
+    return note + "\n\n" + shown.to_markdown(index=False, disable_numparse=True) + "\n"
+
+
 @dataclass
 class RenderedTable:
-    """One benchmark's table as text; `stem` and `wide_stem` name its files (`text.FileStems`)."""
+    """One benchmark's tables as text; `stem` and `wide_stem` name its files (`text.FileStems`),
+    `pairwise_stem` its pairwise comparisons."""
 
     benchmark: str
     stem: str
     wide_stem: str
+    pairwise_stem: str
     csv: str
     markdown: str
     latex: str
     latex_wide: str
+    pairwise_csv: str
+    pairwise_markdown: str
 
 
 def render(
-    table: pd.DataFrame,
-    benchmark: str,
-    stems: tuple[str, str],
+    given: TableInput,
+    stems: tuple[str, str, str],
     published: list[Published],
     sources: dict[str, str],
 ) -> RenderedTable:
-    """The renderings of one benchmark's rows of `summary_table`; `stems`: the file stems of the
-    one-column and the full-width table."""
-    rows = table[table["benchmark"] == benchmark].reset_index(drop=True)
-    labels = [row_label(s, v) for s, v in zip(rows["strategy"], rows["variant"], strict=True)]
+    """The renderings of one benchmark's table; `stems`: the file stems of the one-column table,
+    the full-width table and the pairwise comparisons."""
+    rows = given.table
     columns, refs = _published_columns(rows, published)
     cited = [(n, footnote(sources[source], setup)) for (source, setup), n in refs.items()]
-    md = _markdown_cells(rows).assign(**columns)
-    md.insert(0, "Strategy", [markdown(label) for label in labels])
+    md = _cells(rows, given.columns, given.bold(), given.spread).assign(**columns)
+    md.insert(0, "Strategy", [markdown(label) for label in rows["label"]])
     text = md.to_markdown(index=False, disable_numparse=True)
+    text += "\n\n" + markdown(caption(given.runs, rows, given.columns, given.spread, given.alpha))
     if cited:
         text += "\n\n" + "\n".join(f"[{n}] published: {source}" for n, source in cited)
 
-    csv_rows = rows.drop(columns="config")
-    csv_rows.insert(2, "label", labels)
+    csv_rows = rows.drop(columns=["config", "short_label"])
     if columns:
         csv_rows["acc_published"] = columns["ACC published"]
         csv_rows["bwt_published"] = columns["BWT published"]
-    stem, wide_stem = stems
+    compared = pairwise(given.runs, given.alpha)
+    stem, wide_stem, pairwise_stem = stems
     return RenderedTable(
-        benchmark,
+        given.benchmark,
         stem,
         wide_stem,
+        pairwise_stem,
         csv_rows.to_csv(index=False),
         text + "\n",
-        latex_table(rows, benchmark, stem, columns, cited, wide=False),
-        latex_table(rows, benchmark, wide_stem, columns, cited, wide=True),
+        latex_table(given, stem, columns, cited, wide=False),
+        latex_table(given, wide_stem, columns, cited, wide=True),
+        compared.to_csv(index=False),
+        _pairwise_markdown(compared, given.alpha),
     )

@@ -6,6 +6,12 @@ dataclass of typed parameters (defaults from the method's paper). The factory re
 model. Strategies register through the `clbench.strategies` entry-point group (the zoo in
 `baselines/` does exactly this) or in-process with `register_strategy`.
 
+How reports present a strategy is declared on its factory with `clbench.strategy_info.describe`:
+`@describe("GPM", family="projection")` (role `method` by default; `bound` for a limit such as
+fine-tuning, `oracle` for one that sees what a continual learner may not, such as joint training).
+Registration reads it into `Strategy.info`, and every result file stores it. An undecorated factory
+is shown under its registered name, in the `plugins` family, as a method.
+
 Two optional plugin methods feed the result file: `kept_bytes() -> int`, the bytes the plugin keeps
 between tasks (otherwise its attributes are walked, see `clbench/memory.py`), and
 `task_report() -> dict`, extra per-task fields (GPM's basis sizes, NESS's null-space ranks).
@@ -31,6 +37,7 @@ from torch import nn
 from clbench.errors import ConfigError
 from clbench.params import check_parseable
 from clbench.registry import Registry, docstring_summary
+from clbench.strategy_info import StrategyInfo, declared_info
 
 SIGNATURE_HINT = "def factory(model: nn.Module, params: SomeDataclass) -> StrategyBuild"
 
@@ -52,12 +59,14 @@ class StrategyBuild:
 
 @dataclass(frozen=True)
 class Strategy:
-    """A registered strategy: its factory, its parameter dataclass and a one-line summary."""
+    """A registered strategy: its factory, its parameter dataclass, a one-line summary and how
+    reports present it (`info`)."""
 
     name: str
     factory: Callable[[nn.Module, Any], StrategyBuild]
     params_type: type
     summary: str
+    info: StrategyInfo
 
     def build(self, model: nn.Module, params: Any) -> StrategyBuild:
         built = self.factory(model, params)
@@ -69,7 +78,8 @@ class Strategy:
 
 
 def strategy_from_factory(name: str, factory: object) -> Strategy:
-    """Validate a factory's signature and read its parameter dataclass from the annotation."""
+    """Validate a factory's signature and read its parameter dataclass from the annotation and
+    its presentation from `describe`."""
     where = f"strategy {name!r} ({getattr(factory, '__module__', '?')}."
     where += f"{getattr(factory, '__qualname__', repr(factory))})"
     if not callable(factory):
@@ -90,7 +100,8 @@ def strategy_from_factory(name: str, factory: object) -> Strategy:
         )
     check_parseable(params_type, where)
     summary = docstring_summary(factory)
-    return Strategy(name=name, factory=factory, params_type=params_type, summary=summary)
+    info = declared_info(name, factory)
+    return Strategy(name, factory, params_type, summary, info)
 
 
 STRATEGIES: Registry[Strategy] = Registry("strategy", "clbench.strategies", strategy_from_factory)

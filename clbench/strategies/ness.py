@@ -1,8 +1,9 @@
 """NESS: learning in the null space of small singular values (Pham, Vepakomma & Horvath, CPAL 2026;
 docs/methods.md, NESS).
 
-Task 0 trains the whole network. At the start of every later task, for every Linear/Conv2d layer
-except task heads (a single shared head counts as a layer, as in the projection family):
+The first task trains the whole network. At the start of every later task, for every
+Linear/Conv2d layer except task heads (a single shared head counts as a layer, as in the
+projection family):
 
 1. merge the previous task's adapter into W and unwrap the layer;
 2. G = sum x x^T over the layer's inputs on the data of all previous tasks, through the current
@@ -11,10 +12,10 @@ except task heads (a single shared head counts as a layer, as in the projection 
 4. eps_tol = eps1 * sum(sigma); B = eigenvectors of the r eigenvalues with sigma <= eps_tol;
 5. wrap the layer as W + A B^T (W, B frozen; A trainable, from 0); r = 0: no adapter.
 
-Only the adapters' A and the current task's head train after task 0; BatchNorm (its running
+Only the adapters' A and the current task's head train after the first task; BatchNorm (its running
 statistics too, where the model keeps them) and every other parameter stay frozen. Where the
 reference code fails, clbench differs: eigenvalues are clamped (negative float32 eigenvalues made
-NaN there), the statistics cover every past task (the reference kept task 0's alone on
+NaN there), the statistics cover every past task (the reference kept the first task's alone on
 5-datasets), and SAM takes its rho explicitly.
 
 Bound on the interference (tested): let X_j be task j's inputs to a layer when its basis was
@@ -49,6 +50,7 @@ from clbench.strategies.input_projection import (
 from clbench.strategies.projection import projected_layers
 from clbench.strategies.sam import sam_gradient
 from clbench.strategies.task_data import layer_grams
+from clbench.strategy_info import describe
 
 
 @dataclass
@@ -59,7 +61,8 @@ class NESSParams:
         and 5-datasets, 0.0005 on MiniImageNet). Large: forgetting; tiny: nothing to learn with.
     optimizer: `sgdm` (SGD with the protocol's momentum and weight decay on every task, 0.9 and
         1e-4 in the CIFAR-100 preset) or `sam` (the reference's SAM scripts: SAM's perturbation on
-        task 0 only, and SGD without momentum on every task, with the protocol's weight decay).
+        the first task only, and SGD without momentum on every task, with the protocol's weight
+        decay).
         The presets' tables `"ness.optimizer=sam"` give SAM its protocol: the paper's rate (0.05
         on CIFAR-100, 0.1 on 5-datasets and MiniImageNet) without momentum, or on benchmarks
         without a paper rate the sgdm protocol's effective step.
@@ -196,7 +199,9 @@ class NESSPlugin(SupervisedPlugin):
                 add_adapter(layer, basis)
 
     def before_training_epoch(self, strategy, **kwargs) -> None:
-        if self.task > 0:  # BatchNorm is frozen after task 0, its running statistics included
+        if (
+            self.task > 0
+        ):  # BatchNorm is frozen after the first task, its running statistics included
             freeze_batchnorm_statistics(strategy.model)
 
     def decays_itself(self, weight_decay: float) -> list[Tensor]:
@@ -240,11 +245,13 @@ class NESSPlugin(SupervisedPlugin):
         return data + sum(g.numel() * g.element_size() for g in self.grams.values())
 
     def task_report(self) -> dict[str, Any]:
-        """Per layer: the null-space rank r, sum(sigma) and the null energy (0 on task 0), and
-        the route each adapted layer trained by."""
+        """Per layer: the null-space rank r, sum(sigma) and the null energy (0 on the first task),
+        and the route each adapted layer trained by."""
         return {"null_space": self.spectra, "ness_routes": dict(self.routes)}
 
 
+@describe("NESS", family="null space")
 def ness(model: nn.Module, params: NESSParams) -> StrategyBuild:
-    """NESS: after task 0, each layer learns only W + A B^T with B the null space of past inputs."""
+    """NESS: after the first task, each layer learns only W + A B^T with B the null space of past
+    inputs."""
     return StrategyBuild(plugins=[NESSPlugin(params)])

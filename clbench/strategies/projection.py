@@ -3,9 +3,9 @@
 A `GradientProjection` plugin keeps a `BasisMemory` per layer. On every task but the first, it
 removes from each projected weight's gradient its component in the kept basis
 (g <- g - g M diag(scale) M^T), and zeroes the gradients of the other shared parameters (BatchNorm's
-gamma and beta: learned on task 0, frozen afterwards, with BatchNorm layers in eval mode so that
-running statistics, where the model keeps them, freeze too; `batchnorm = "train"` leaves them to
-train unprojected); task-specific heads are never touched.
+gamma and beta: learned on the first task, frozen afterwards, with BatchNorm layers in eval mode so
+that running statistics, where the model keeps them, freeze too; `batchnorm = "train"` leaves them
+to train unprojected); task-specific heads are never touched.
 The protocol must be plain SGD (`ProjectionParams.check_protocol`). A
 Linear layer with a plain weight gets its gradient projected inside its own backward, on the
 input side when that is cheaper (`input_projection`); other layers (convolutions, TRGP's scaled
@@ -61,7 +61,7 @@ def projected_layers(model: nn.Module) -> dict[str, nn.Module]:
 
 def frozen_after_first_task(model: nn.Module) -> list[nn.Parameter]:
     """The shared one-dimensional parameters (BatchNorm's gamma and beta) that the family, and
-    Adam-NSCL, learn on task 0 and freeze afterwards; task heads excluded."""
+    Adam-NSCL, learn on the first task and freeze afterwards; task heads excluded."""
     return [
         param
         for name, param in model.named_parameters()
@@ -81,7 +81,7 @@ def layer_thresholds(
     base: Sequence[float], increment: float, task: int, names: Sequence[str]
 ) -> dict[str, float]:
     """Per-layer energy thresholds for `task`: one value for all layers or one per layer, plus
-    `increment` per task (GPM on CIFAR-100: 0.97 + 0.003 t), capped at 1."""
+    `increment` per task (GPM on CIFAR-100: 0.97 + 0.003 (t - 1) at task t), capped at 1."""
     if len(base) not in (1, len(names)):
         raise ConfigError(
             f"threshold has {len(base)} values but the model has {len(names)} projected layers "
@@ -97,11 +97,12 @@ class ProjectionParams:
     CIFAR-100, except `layer_caps`, which depend on the model (the presets set AlexNet's).
 
     threshold: energy threshold eps, one value for all layers or one per projected layer.
-    threshold_increment: added to every threshold per task (eps_t = eps + increment * t).
+    threshold_increment: added to every threshold per task (eps_t = eps + increment * (t - 1) at
+        task t).
     samples: random training samples of a task whose representations update the memory.
     layer_caps: how many of those samples each layer uses, in layer order (empty: all); a ResNet
         shortcut takes the cap of its block's first conv.
-    batchnorm: `freeze` BatchNorm's gamma and beta (and running statistics) after task 0, as
+    batchnorm: `freeze` BatchNorm's gamma and beta (and running statistics) after the first task, as
         GPM, SGP, DFGP and TRGP's ResNet scripts do, or `train` them unprojected on every task,
         as TRGP's CIFAR-100 script does (its freezing condition can never hold).
     """
@@ -117,7 +118,7 @@ class ProjectionParams:
         "threshold_increment": "GPM's CIFAR-100 thresholds (sahagobinda/GPM main_cifar100.py:297)",
         "samples": "GPM's CIFAR-100 samples (sahagobinda/GPM main_cifar100.py:193)",
         "layer_caps": "every sample in every layer",
-        "batchnorm": "frozen after task 0, as GPM, SGP and DFGP (sahagobinda/GPM "
+        "batchnorm": "frozen after the first task, as GPM, SGP and DFGP (sahagobinda/GPM "
         "main_cifar100.py:156-157)",
     }
 
@@ -157,8 +158,8 @@ class BasisMemory(Protocol):
 
 
 class GPMMemory:
-    """GPM's bases (docs/methods.md, GPM): M from the energy rule on task 0, grown by the residual
-    rule afterwards; stored in float32 like the reference's, updated in float64."""
+    """GPM's bases (docs/methods.md, GPM): M from the energy rule on the first task, grown by the
+    residual rule afterwards; stored in float32 like the reference's, updated in float64."""
 
     def __init__(self, params: ProjectionParams) -> None:
         self.params = params

@@ -1,6 +1,6 @@
 """Sharpness-aware minimisation's gradient (Foret et al., ICLR 2021), for use in `after_backward`.
 
-Shared by NESS (SAM on task 0) and DFGP (its weight ascent step).
+Shared by NESS (SAM on the first task) and DFGP (its weight ascent step).
 """
 
 from __future__ import annotations
