@@ -333,3 +333,29 @@ def test_forward_transfer_is_a_column_where_the_runs_define_it(tmp_path):
     assert table.loc[0, "forward_transfer_mean"] == pytest.approx(25.0)
     assert "FWT (pts)" in summary.tables["shared"].markdown
     assert "FWT" in summary.tables["shared"].latex_wide
+
+
+def test_the_report_command_passes_every_option_through(tmp_path, capsys):
+    folder = tmp_path / "runs"
+    for strategy in ("naive", "gpm", "ness"):
+        _three_seeds(folder, strategy, [60, 61, 63])
+    labels = tmp_path / "labels.toml"
+    labels.write_text('ness = "NESS (ours)"\n')
+    out = tmp_path / "report"
+    arguments = ["report", str(folder), "--out", str(out), "--labels", str(labels)]
+    arguments += ["--strategies", "ness,naive", "--benchmarks", "toy", "--figures", "acc-bwt"]
+    assert main([*arguments, "--spread", "ci", "--alpha", "0.01"]) == 0
+    table = (out / "tables" / "toy.md").read_text()
+    assert [row.split("|")[1].strip() for row in table.splitlines()[2:4]] == [
+        "NESS (ours)",
+        "naive",
+    ]
+    assert "95 % confidence interval" in table and "significance level 0.01" in table
+    assert sorted(p.name for p in (out / "figures").iterdir()) == [
+        "toy-acc-bwt.pdf",
+        "toy-acc-bwt.png",
+    ]
+    assert main([*arguments, "--alpha", "2"]) == 2
+    assert (
+        capsys.readouterr().err.strip().endswith("significance level 2.0 must lie between 0 and 1")
+    )

@@ -424,15 +424,26 @@ def _panels(rows: list[Row]) -> list[tuple[list[Row], str]]:
     return panels
 
 
-def acc_bwt(runs: pd.DataFrame, benchmark: str, spread: str) -> list[Drawn]:
-    """ACC against BWT, a marker per row, with a zoom on the leading rows (`_panels`)."""
-    rows = rows_of(runs)
+def _zoomed(rows: list[Row]) -> tuple[plt.Figure, list[tuple[plt.Axes, list[Row], str]], Key]:
+    """A full-width figure with a panel per entry of `_panels` (each axis with its rows and
+    title) and room below for the rows' legend (`_rows_key`)."""
     panels = _panels(rows)
     key = _rows_key(rows)
     fig, axes = plt.subplots(
         1, len(panels), figsize=(DOUBLE_COLUMN_IN, PANEL_IN + key.height), squeeze=False
     )
-    for ax, (shown, title) in zip(axes[0], panels, strict=True):
+    return (
+        fig,
+        [(ax, shown, title) for ax, (shown, title) in zip(axes[0], panels, strict=True)],
+        key,
+    )
+
+
+def acc_bwt(runs: pd.DataFrame, benchmark: str, spread: str) -> list[Drawn]:
+    """ACC against BWT, a marker per row, with a zoom on the leading rows (`_panels`)."""
+    rows = rows_of(runs)
+    fig, panels, key = _zoomed(rows)
+    for ax, shown, title in panels:
         for row in shown:
             _point(ax, row, row.runs["bwt"], row.runs["acc"], spread, (BWT_LIMITS, ACCURACY_LIMITS))
         ax.set_title(title)
@@ -448,12 +459,8 @@ def mean_accuracy(runs: pd.DataFrame, benchmark: str, spread: str) -> list[Drawn
     """Mean accuracy over the tasks learned so far, after each task: mean_{j<=t} R[t][j]; with a
     zoom on the leading rows (`_panels`)."""
     rows = rows_of(runs)
-    panels = _panels(rows)
-    key = _rows_key(rows)
-    fig, axes = plt.subplots(
-        1, len(panels), figsize=(DOUBLE_COLUMN_IN, PANEL_IN + key.height), squeeze=False
-    )
-    for ax, (shown, title) in zip(axes[0], panels, strict=True):
+    fig, panels, key = _zoomed(rows)
+    for ax, shown, title in panels:
         for row in shown:
             per_seed = np.stack(
                 [[np.mean(m[t, : t + 1]) for t in range(len(m))] for m in row.runs["matrix"]]
