@@ -225,14 +225,14 @@ def test_confidence_intervals_match_a_hand_computation(tmp_path):
 
 
 def test_tests_and_holm_match_a_hand_computation():
-    a, b = {0: 80.0, 1: 82.0, 2: 85.0}, {0: 78.0, 1: 81.0, 2: 82.0}
+    a, b = [(0, 80.0), (1, 82.0), (2, 85.0)], [(0, 78.0), (1, 81.0), (2, 82.0)]
     d = np.array([2.0, 1.0, 3.0])
     t = d.mean() / (d.std(ddof=1) / math.sqrt(3))
     paired = stats.compare(a, b, paired=True)
     assert paired.test == "paired t"
     assert paired.p == pytest.approx(2 * scipy_stats.t.sf(t, 2))
     welch = stats.compare(a, b, paired=False)
-    x, y = np.array(list(a.values())), np.array(list(b.values()))
+    x, y = np.array([v for _, v in a]), np.array([v for _, v in b])
     se = math.sqrt(x.var(ddof=1) / 3 + y.var(ddof=1) / 3)
     df = se**4 / ((x.var(ddof=1) / 3) ** 2 / 2 + (y.var(ddof=1) / 3) ** 2 / 2)
     assert welch.test == "Welch t"
@@ -358,4 +358,15 @@ def test_the_report_command_passes_every_option_through(tmp_path, capsys):
     assert main([*arguments, "--alpha", "2"]) == 2
     assert (
         capsys.readouterr().err.strip().endswith("significance level 2.0 must lie between 0 and 1")
+    )
+
+
+def test_pooled_runs_that_repeat_a_seed_are_compared_on_every_value():
+    """With --allow-mixed a row may hold seed 0 twice: Welch's test sees both values."""
+    a = [(0, 80.0), (0, 84.0), (1, 82.0)]
+    b = [(0, 70.0), (1, 71.0), (2, 72.0)]
+    result = stats.compare(a, b, paired=False)
+    assert (result.n_a, result.difference) == (3, pytest.approx(82.0 - 71.0))
+    assert result.p == pytest.approx(
+        scipy_stats.ttest_ind([80, 84, 82], [70, 71, 72], equal_var=False).pvalue
     )

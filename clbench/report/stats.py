@@ -5,7 +5,7 @@ shared seeds, Welch's t-test otherwise) with Holm's correction for a family of c
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,19 +75,24 @@ def _p_value(statistic_nan: bool, difference: float, p: float) -> float:
     return float(p)
 
 
-def compare(a: Mapping[int, float], b: Mapping[int, float], paired: bool) -> Comparison:
-    """Compare two rows given as {seed: value}. With `paired` (the seeds of both rows see the
-    same data) and at least `MIN_SEEDS_FOR_CLAIM` shared seeds, a paired t-test on the shared
-    seeds; otherwise Welch's t-test on all values."""
-    shared = sorted(set(a) & set(b))
+def compare(
+    a: Sequence[tuple[int, float]], b: Sequence[tuple[int, float]], paired: bool
+) -> Comparison:
+    """Compare two rows given as (seed, value) pairs. With `paired` (the seeds of both rows see
+    the same data, each seed once a row) and at least `MIN_SEEDS_FOR_CLAIM` shared seeds, a paired
+    t-test on the shared seeds; otherwise Welch's t-test on every value (runs pooled with
+    `--allow-mixed` may repeat a seed)."""
+    by_seed_a, by_seed_b = dict(a), dict(b)
+    shared = sorted(set(by_seed_a) & set(by_seed_b))
     if paired and len(shared) >= MIN_SEEDS_FOR_CLAIM:
-        x = np.array([a[s] for s in shared], dtype=float)
-        y = np.array([b[s] for s in shared], dtype=float)
+        x = np.array([by_seed_a[s] for s in shared], dtype=float)
+        y = np.array([by_seed_b[s] for s in shared], dtype=float)
         difference = float((x - y).mean())
         constant = bool(np.all(x - y == (x - y)[0]))
         p = math.nan if constant else scipy_stats.ttest_rel(x, y).pvalue
         return Comparison("paired t", len(x), len(y), difference, _p_value(constant, difference, p))
-    x, y = np.array(list(a.values()), dtype=float), np.array(list(b.values()), dtype=float)
+    x = np.array([value for _, value in a], dtype=float)
+    y = np.array([value for _, value in b], dtype=float)
     difference = float(x.mean() - y.mean())
     if len(x) < 2 or len(y) < 2:
         return Comparison("Welch t", len(x), len(y), difference, math.nan)

@@ -166,6 +166,13 @@ def summary_table(runs: pd.DataFrame, spread: str) -> pd.DataFrame:
     return pd.DataFrame(lines)
 
 
+def _pairable(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    """Whether two rows' runs pair by seed: each seed once a row, and every run of both on the
+    same data (benchmark, data order, validation split, evaluated split: `collect.DATA_FIELDS`)."""
+    same_data = a["data_key"].nunique() == 1 and set(a["data_key"]) == set(b["data_key"])
+    return same_data and a["seed"].is_unique and b["seed"].is_unique
+
+
 def comparable_times(runs: pd.DataFrame) -> bool:
     """Whether every run of `runs` records the same timing conditions (`TIMING`); a run that
     does not record one (older files do not record `jobs`) is not comparable."""
@@ -195,15 +202,10 @@ def winner(runs: pd.DataFrame, column: Column, alpha: float) -> int | None:
         if abs(means[best] - means[row]) < 10**-column.decimals:
             return None
         mine = groups[best]
-        paired = (
-            mine["data_key"].nunique() == 1
-            and set(mine["data_key"]) == set(group["data_key"])
-            and mine["seed"].is_unique
-            and group["seed"].is_unique
-        )
+        paired = _pairable(mine, group)
         result = stats.compare(
-            dict(_values(mine, column.key, column.scale)),
-            dict(_values(group, column.key, column.scale)),
+            _values(mine, column.key, column.scale),
+            _values(group, column.key, column.scale),
             paired,
         )
         if not result.p < alpha:
@@ -450,13 +452,8 @@ def pairwise(runs: pd.DataFrame, alpha: float) -> pd.DataFrame:
         found = []
         for a, b in combinations(sorted(groups), 2):
             ra, rb = groups[a], groups[b]
-            paired = (
-                ra["data_key"].nunique() == 1
-                and set(ra["data_key"]) == set(rb["data_key"])
-                and ra["seed"].is_unique
-                and rb["seed"].is_unique
-            )
-            result = stats.compare(dict(_values(ra, key)), dict(_values(rb, key)), paired)
+            paired = _pairable(ra, rb)
+            result = stats.compare(_values(ra, key), _values(rb, key), paired)
             found.append((ra, rb, result))
         adjusted = stats.holm([result.p for _, _, result in found])
         for (ra, rb, result), p_holm in zip(found, adjusted, strict=True):
