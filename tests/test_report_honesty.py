@@ -203,6 +203,8 @@ def test_captions_state_the_seeds_and_spread_the_runs_have(tmp_path, seeds, phra
     assert phrase in summary.tables["toy"].markdown
     latex = summary.tables["toy"].latex_wide
     assert "1 seeds" not in latex and phrase.split(":")[0] in latex
+    promised = "The spreads are in the full-width table." in summary.tables["toy"].latex
+    assert promised == (seeds > 1)
 
 
 def test_confidence_intervals_match_a_hand_computation(tmp_path):

@@ -411,7 +411,8 @@ def latex_table(
             cells.append(_tex_published(published["BWT published"][i]))
         body.append(" & ".join(cells) + r" \\")
     text = caption(given.runs, rows, columns, given.spread, given.alpha)
-    text += "" if wide else " The spreads are in the full-width table."
+    if not wide and rows["seeds"].max() >= 2:
+        text += " The spreads are in the full-width table."
     if sources and published:
         dagger = r"$^\dagger$"
         cited = "; ".join(
