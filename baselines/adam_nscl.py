@@ -2,7 +2,7 @@
 docs/methods.md, Adam-NSCL).
 
 After every task each layer's uncentered input covariance, summed over every task so far, is eigen-
-decomposed (`adam_nscl_null_space`); the eigenvectors whose eigenvalue is at most `svd_thres` times
+decomposed (`null_space`); the eigenvectors whose eigenvalue is at most `svd_thres` times
 the smallest span the layer's null space U. On every later task each step the optimizer (Adam) takes
 on a shared weight is replaced by its projection onto that null space, scaled as the reference
 scales it: step <- step U U^T / ||U U^T||_F, with ||U U^T||_F = sqrt(dim U). The projection is
@@ -21,17 +21,18 @@ EWC penalty.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import torch
-from avalanche.core import SupervisedPlugin
 from torch import Tensor, nn
 
-from clbench.linalg import Projection, adam_nscl_null_space
+from clbench.linalg import Projection, gram_eigh
 from clbench.models import freeze_batchnorm_statistics
 from clbench.params import require
 from clbench.strategies import StrategyBuild
+from clbench.strategies.contract import NULL_SPACE_RANK, StrategyPlugin, TaskReport
 from clbench.strategies.projection import (
     frozen_after_first_task,
     projected_layers,
@@ -45,14 +46,13 @@ from clbench.strategy_info import describe
 class AdamNSCLParams:
     """Adam-NSCL's parameters.
 
-    svd_thres: the null space holds the eigenvectors with eigenvalue <= svd_thres * the smallest
-        (the reference: 10 for 10 tasks, 30 for 20).
+    svd_thres: the null space holds the eigenvectors with eigenvalue <= svd_thres * the smallest.
     normalize: divide U U^T by its Frobenius norm, as the reference does (True).
     batchnorm: `freeze` (after the first task, as the projection family) or `train` (unprojected).
     gram_batch_size: samples per forward pass while accumulating the covariance; None: the
         protocol's training batch size.
-    The optimizer (Adam, with its lr and weight decay) is set by the presets'
-    `strategy_protocol.adam-nscl` (`protocol.optimizer = "adam"`)."""
+    The optimizer (Adam, with its lr and weight decay) is set by the presets' protocol tables
+    (`protocol.optimizer = "adam"`, adam_nscl.toml beside this module)."""
 
     svd_thres: float = 10.0
     normalize: bool = True
@@ -77,6 +77,23 @@ class AdamNSCLParams:
         )
 
 
+def null_space(G: Tensor, threshold: float) -> tuple[Tensor, Tensor]:
+    """Adam-NSCL's split of a layer's input space (docs/methods.md, Adam-NSCL): with the
+    eigenvalues lambda of the uncentered covariance (or Gram matrix) G, clamped at 0, the null
+    space is spanned by the eigenvectors with lambda <= threshold * min(lambda). The smallest
+    eigenvalue is taken no lower than the numerical floor d * eps * max(lambda) (eps of float64):
+    a rank-deficient G's zero eigenvalues come out as round-off of either sign, and without the
+    floor the rule would keep a random subset of them. Returns (range basis, null basis),
+    float64, their columns together an orthonormal basis of R^d."""
+    if threshold < 1:
+        raise ValueError(f"threshold {threshold} must be >= 1 (a multiple of the smallest one)")
+    U, s = gram_eigh(G)  # descending
+    eigenvalues = s.square()
+    floor = len(eigenvalues) * torch.finfo(torch.float64).eps * eigenvalues[0]
+    null = eigenvalues <= threshold * torch.maximum(eigenvalues[-1], floor)
+    return U[:, ~null], U[:, null]
+
+
 @dataclass
 class NullSpaceStep:
     """One layer's step transform: step <- step U U^T * factor, as (step U) U^T when the null
@@ -90,16 +107,16 @@ class NullSpaceStep:
     def apply(self, step: Tensor) -> Tensor:
         if self.null_basis is not None:
             return (step @ self.null_basis) @ self.null_basis.T * self.factor
+        assert self.projection is not None  # one of the two is given
         return self.projection.apply(step).mul_(self.factor)
 
 
-class NullSpaceSteps(SupervisedPlugin):
+class NullSpaceSteps(StrategyPlugin):
     """Accumulates the covariances and projects every optimizer step (module docstring)."""
 
     def __init__(self, params: AdamNSCLParams) -> None:
         super().__init__()
         self.params = params
-        self.task = 0
         self.grams: dict[str, Tensor] = {}
         self.null_ranks: dict[str, int] = {}
         self.steps: list[NullSpaceStep] = []
@@ -108,12 +125,12 @@ class NullSpaceSteps(SupervisedPlugin):
 
     def before_training_exp(self, strategy, **kwargs) -> None:
         self.steps, self.frozen = [], []
-        if self.task == 0:
+        if self.task_index(strategy) == 0:
             return
         self.null_ranks = {}
         for name, layer in projected_layers(strategy.model).items():
             weight = weight_parameter(layer)
-            range_basis, null_basis = adam_nscl_null_space(self.grams[name], self.params.svd_thres)
+            range_basis, null_basis = null_space(self.grams[name], self.params.svd_thres)
             r = null_basis.shape[1]
             self.null_ranks[name] = r
             factor = 1 / math.sqrt(r) if self.params.normalize and r > 0 else 1.0
@@ -128,7 +145,7 @@ class NullSpaceSteps(SupervisedPlugin):
             self.frozen = frozen_after_first_task(strategy.model)
 
     def before_training_epoch(self, strategy, **kwargs) -> None:
-        if self.task > 0 and self.params.batchnorm == "freeze":
+        if self.task_index(strategy) > 0 and self.params.batchnorm == "freeze":
             freeze_batchnorm_statistics(strategy.model)
 
     @torch.no_grad()
@@ -150,16 +167,15 @@ class NullSpaceSteps(SupervisedPlugin):
         grams = layer_grams(strategy, layers, [strategy.experience.dataset], batch_size)
         for name, gram in grams.items():
             self.grams[name] = self.grams[name] + gram if name in self.grams else gram
-        self.task += 1
 
-    def kept_bytes(self) -> int:
+    def kept(self) -> Iterable[Tensor]:
         """The summed covariances (float64, d x d per layer)."""
-        return sum(g.numel() * g.element_size() for g in self.grams.values())
+        return self.grams.values()
 
-    def task_report(self) -> dict[str, Any]:
+    def task_report(self) -> TaskReport:
         """Per layer, the dimension of the null space the task trained in (none on the first
         task)."""
-        return {"null_space_rank": dict(self.null_ranks)}
+        return TaskReport(subspaces={NULL_SPACE_RANK: dict(self.null_ranks)})
 
 
 @describe("Adam-NSCL", family="null space")

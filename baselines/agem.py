@@ -2,7 +2,6 @@
 
 from dataclasses import dataclass
 
-from avalanche.training.plugins import AGEMPlugin
 from torch import nn
 
 from clbench.params import require
@@ -29,4 +28,8 @@ class AGEMParams:
 @describe("A-GEM", family="rehearsal")
 def agem(model: nn.Module, params: AGEMParams) -> StrategyBuild:
     """A-GEM: project the gradient when it conflicts with the average gradient on the memory."""
+    from avalanche.training.plugins import (
+        AGEMPlugin,  # training imports Avalanche; listing does not
+    )
+
     return StrategyBuild(plugins=[AGEMPlugin(params.patterns_per_experience, params.sample_size)])

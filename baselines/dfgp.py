@@ -13,7 +13,8 @@ Each training step, in the order of docs/methods.md:
 Steps 1-4 are this plugin (`before_backward`, `after_backward`); step 5 is the shared
 `GradientProjection`, which runs after it. About 4 forward and 2 backward passes per step.
 lambda and pi come from the plugin's own generator (seeded from the run's seed), so that DFGP
-draws no numbers from the global stream that shuffles the data.
+draws no numbers from the global stream that shuffles the data. Per-benchmark values are in
+dfgp.toml beside this module.
 """
 
 from __future__ import annotations
@@ -24,24 +25,25 @@ from typing import ClassVar
 import numpy as np
 import torch
 import torch.nn.functional as F
-from avalanche.core import SupervisedPlugin
-from avalanche.models import avalanche_forward
 from torch import Tensor, nn
 
+from baselines.gpm import GPMMemory
 from clbench.params import require
 from clbench.strategies import StrategyBuild
-from clbench.strategies.projection import GPMMemory, GradientProjection, ProjectionParams
+from clbench.strategies.contract import StrategyPlugin
+from clbench.strategies.projection import GradientProjection, ProjectionParams
 from clbench.strategies.sam import sam_gradient
+from clbench.strategies.task_data import task_forward
 from clbench.strategy_info import describe
 
 
 @dataclass
 class DFGPParams(ProjectionParams):
-    """DFGP's parameters: GPM's (`ProjectionParams`; DFGP keeps one constant threshold per run:
-    0.95 on CIFAR-100 and 5-datasets, 0.97 MiniImageNet, (0.94, 0.99, 0.99) PMNIST) plus
-    alpha: Beta(alpha, alpha) of the mixing weights (20 CIFAR-100 and MiniImageNet, 1 5-datasets);
-    mixup_weight: w of the mixup term (0.1 CIFAR-100, 1e-4 5-datasets, 0.01 MiniImageNet);
-    rho: the weight-ascent radius (0.05); data_step: the mixing weights' ascent step (0.05)."""
+    """DFGP's parameters: GPM's (`ProjectionParams`; DFGP keeps one constant threshold per run)
+    plus
+    alpha: Beta(alpha, alpha) of the mixing weights;
+    mixup_weight: w of the mixup term;
+    rho: the weight-ascent radius; data_step: the mixing weights' ascent step."""
 
     threshold: tuple[float, ...] = (0.95,)
     threshold_increment: float = 0.0
@@ -70,8 +72,11 @@ class DFGPParams(ProjectionParams):
         require(self.data_step >= 0, f"dfgp.data_step={self.data_step} must be >= 0")
 
 
-class FlatnessAscent(SupervisedPlugin):
-    """Steps 1-4 of the module docstring."""
+class FlatnessAscent(StrategyPlugin):
+    """Steps 1-4 of the module docstring; it precedes the projection, which must see the
+    gradient at the perturbed weights."""
+
+    precedes = (GradientProjection,)
 
     def __init__(self, params: DFGPParams) -> None:
         super().__init__()
@@ -84,7 +89,7 @@ class FlatnessAscent(SupervisedPlugin):
         x, y, t = strategy.mb_x, strategy.mb_y, strategy.mb_task_id
         shape = (-1,) + (1,) * (x.dim() - 1)
         x_mix = (1 - lam.view(shape)) * x + lam.view(shape) * x[self.perm]
-        out = avalanche_forward(strategy.model, x_mix, t)
+        out = task_forward(strategy.model, x_mix, t)
         share = lam.detach().mean()  # the loss weights are constants, as the reference
         return share * F.cross_entropy(out, y) + (1 - share) * F.cross_entropy(out, y[self.perm])
 
@@ -98,18 +103,15 @@ class FlatnessAscent(SupervisedPlugin):
             strategy, self.lam
         )
 
-    def kept_bytes(self) -> int:
-        """Nothing is kept between tasks (the mixing weights live for one step)."""
-        return 0
-
     def after_backward(self, strategy, **kwargs) -> None:
+        assert self.lam is not None  # set by before_backward
         lam = self.lam.detach()
         grad = self.lam.grad
         if grad is not None and float(grad.norm()) > 0:
             lam = (lam + self.params.data_step * grad / grad.norm()).clamp(0, 1)
 
         def loss_at_perturbed_weights() -> Tensor:
-            out = avalanche_forward(strategy.model, strategy.mb_x, strategy.mb_task_id)
+            out = task_forward(strategy.model, strategy.mb_x, strategy.mb_task_id)
             clean = F.cross_entropy(out, strategy.mb_y)
             return clean + self.params.mixup_weight * self._mixed_loss(strategy, lam)
 
@@ -122,7 +124,7 @@ def dfgp(model: nn.Module, params: DFGPParams) -> StrategyBuild:
     return StrategyBuild(
         plugins=[
             FlatnessAscent(params),
-            # after backward: the ascent reads the raw gradient of the first backward
+            # projected after backward: the ascent reads the raw gradient of the first backward
             GradientProjection(GPMMemory(params), params, project_in_backward=False),
         ]
     )

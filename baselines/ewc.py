@@ -3,7 +3,6 @@
 from dataclasses import dataclass
 from typing import Literal
 
-from avalanche.training.plugins import EWCPlugin
 from torch import nn
 
 from clbench.params import require
@@ -32,6 +31,8 @@ class EWCParams:
 @describe("EWC", family="regularisation")
 def ewc(model: nn.Module, params: EWCParams) -> StrategyBuild:
     """EWC: a Fisher-weighted quadratic penalty pulls weights toward their past-task values."""
+    from avalanche.training.plugins import EWCPlugin  # training imports Avalanche; listing does not
+
     return StrategyBuild(
         plugins=[EWCPlugin(params.ewc_lambda, mode=params.mode, decay_factor=params.decay_factor)]
     )

@@ -1,12 +1,15 @@
 """Initialised training from the initial weights: every task starts from scratch."""
 
 import copy
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
-from avalanche.core import SupervisedPlugin
-from torch import nn
+from torch import Tensor, nn
 
+from clbench.models import MultiHeadNet
 from clbench.strategies import StrategyBuild
+from clbench.strategies.contract import StrategyPlugin
 from clbench.strategy_info import describe
 
 
@@ -15,20 +18,21 @@ class FromScratchParams:
     """Training from scratch has no parameters of its own."""
 
 
-class ResetToInitial(SupervisedPlugin):
+class ResetToInitial(StrategyPlugin):
     """Before every task, the shared modules return to their weights from before the first task (the
     heads of other tasks are kept; the current task's head is still at its initial weights)."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
-        self.initial = copy.deepcopy(model.shared_modules().state_dict())
+        shared = cast(MultiHeadNet, model).shared_modules()  # every model is a MultiHeadNet
+        self.initial = copy.deepcopy(shared.state_dict())
 
     def before_training_exp(self, strategy, **kwargs) -> None:
         strategy.model.shared_modules().load_state_dict(self.initial)
 
-    def kept_bytes(self) -> int:
+    def kept(self) -> Iterable[Tensor]:
         """The initial backbone weights are kept for the whole run."""
-        return sum(t.numel() * t.element_size() for t in self.initial.values())
+        return self.initial.values()
 
 
 @describe("From scratch", family="update magnitude", role="bound")

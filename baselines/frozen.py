@@ -3,10 +3,10 @@ task."""
 
 from dataclasses import dataclass
 
-from avalanche.core import SupervisedPlugin
 from torch import nn
 
 from clbench.strategies import StrategyBuild
+from clbench.strategies.contract import StrategyPlugin
 from clbench.strategy_info import describe
 
 
@@ -15,20 +15,13 @@ class FrozenParams:
     """Frozen training has no parameters of its own."""
 
 
-class FreezeBackbone(SupervisedPlugin):
+class FreezeBackbone(StrategyPlugin):
     """From the second task on, only the heads train (the optimizer is built over what is
     trainable)."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.task = 0
-
     def before_training_exp(self, strategy, **kwargs) -> None:
-        if self.task > 0:
+        if self.task_index(strategy) > 0:
             strategy.model.backbone.requires_grad_(False)
-
-    def after_training_exp(self, strategy, **kwargs) -> None:
-        self.task += 1
 
 
 @describe("Frozen", family="update magnitude", role="bound")

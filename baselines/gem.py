@@ -2,7 +2,6 @@
 
 from dataclasses import dataclass
 
-from avalanche.training.plugins import GEMPlugin
 from torch import nn
 
 from clbench.params import require
@@ -31,6 +30,8 @@ class GEMParams:
 @describe("GEM", family="rehearsal")
 def gem(model: nn.Module, params: GEMParams) -> StrategyBuild:
     """GEM: solve a QP (quadprog) so the step does not raise any past task's memory loss."""
+    from avalanche.training.plugins import GEMPlugin  # training imports Avalanche; listing does not
+
     return StrategyBuild(
         plugins=[GEMPlugin(params.patterns_per_experience, params.memory_strength)]
     )

@@ -20,14 +20,15 @@ a shared tensor.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
-from avalanche.core import SupervisedPlugin
 from torch import Tensor, nn
 
 from clbench.params import require
 from clbench.strategies import StrategyBuild
+from clbench.strategies.contract import StrategyPlugin, TaskReport
 from clbench.strategies.past_directions import PastDirections, cosine, shared_parameters
 from clbench.strategies.task_data import task_loss_backward
 from clbench.strategy_info import describe
@@ -59,14 +60,13 @@ class Ball:
     relative: float
 
 
-class DriftBudget(SupervisedPlugin):
+class DriftBudget(StrategyPlugin):
     """Keeps each shared tensor's drift within the task inside its ball (module docstring)."""
 
     def __init__(self, params: HybridDriftParams) -> None:
         super().__init__()
         self.params = params
         self.past = PastDirections(params.reference_samples)
-        self.task = 0
         self.balls: dict[str, Ball] = {}
         self.clipped = 0
         self.checks = 0
@@ -75,7 +75,7 @@ class DriftBudget(SupervisedPlugin):
         """The balls of this task, found once (the shared tensors do not change within it)."""
         self.balls = {}
         self.clipped = self.checks = 0
-        if self.task == 0 or math.isinf(self.params.budget):
+        if self.task_index(strategy) == 0 or math.isinf(self.params.budget):
             return
         model = strategy.model
         task_loss_backward(strategy, self.params.reference_samples, self.past.generator)
@@ -101,20 +101,20 @@ class DriftBudget(SupervisedPlugin):
 
     def after_training_exp(self, strategy, **kwargs) -> None:
         self.past.add_finished_task(strategy)
-        self.task += 1
 
-    def kept_bytes(self) -> int:
-        anchors = sum(b.anchor.numel() * b.anchor.element_size() for b in self.balls.values())
-        return self.past.kept_bytes() + anchors
+    def kept(self) -> Iterable[Tensor]:
+        return [*self.past.reference.values(), *(b.anchor for b in self.balls.values())]
 
-    def task_report(self) -> dict[str, float]:
+    def task_report(self) -> TaskReport:
         """Share of the shared tensors' steps that left their ball, and the mean radius relative
         to the tensors' norms (budget * (1 + c) / 2 averaged over tensors of nonzero norm)."""
         relative = [b.relative for b in self.balls.values() if b.anchor.any()]
-        return {
-            "clipped_fraction": self.clipped / self.checks if self.checks else 0.0,
-            "mean_relative_radius": sum(relative) / len(relative) if relative else 0.0,
-        }
+        return TaskReport(
+            details={
+                "clipped_fraction": self.clipped / self.checks if self.checks else 0.0,
+                "mean_relative_radius": sum(relative) / len(relative) if relative else 0.0,
+            }
+        )
 
 
 @describe("Hybrid (drift)", family="update magnitude")

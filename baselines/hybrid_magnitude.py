@@ -22,15 +22,16 @@ shared tensor.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
-from avalanche.core import SupervisedPlugin
 from torch import Tensor, nn
 
 from clbench.params import require
 from clbench.strategies import StrategyBuild
+from clbench.strategies.contract import StrategyPlugin, TaskReport
 from clbench.strategies.past_directions import PastDirections, cosine, shared_parameters
 from clbench.strategy_info import describe
 
@@ -56,14 +57,13 @@ class HybridMagnitudeParams:
         require(self.reference_samples >= 1, "hybrid-magnitude.reference_samples must be >= 1")
 
 
-class MagnitudeControl(SupervisedPlugin):
+class MagnitudeControl(StrategyPlugin):
     """Scales each shared tensor's step by the rule of the module docstring."""
 
     def __init__(self, params: HybridMagnitudeParams) -> None:
         super().__init__()
         self.params = params
         self.past = PastDirections(params.reference_samples)
-        self.task = 0
         self.damped = 0
         self.decisions = 0
         self._pending: dict[str, tuple[Tensor, Tensor]] = {}
@@ -84,7 +84,7 @@ class MagnitudeControl(SupervisedPlugin):
 
     def before_update(self, strategy, **kwargs) -> None:
         self._pending = {}
-        if self.task == 0:
+        if self.task_index(strategy) == 0:
             return
         for name, p in shared_parameters(strategy.model).items():
             if p.grad is None or name not in self.past.reference:
@@ -105,14 +105,14 @@ class MagnitudeControl(SupervisedPlugin):
 
     def after_training_exp(self, strategy, **kwargs) -> None:
         self.past.add_finished_task(strategy)
-        self.task += 1
 
-    def kept_bytes(self) -> int:
-        return self.past.kept_bytes()
+    def kept(self) -> Iterable[Tensor]:
+        return self.past.reference.values()
 
-    def task_report(self) -> dict[str, float]:
+    def task_report(self) -> TaskReport:
         """Share of the shared tensors' (or elements') steps that were scaled below 1."""
-        return {"damped_fraction": self.damped / self.decisions if self.decisions else 0.0}
+        damped = self.damped / self.decisions if self.decisions else 0.0
+        return TaskReport(details={"damped_fraction": damped})
 
 
 @describe("Hybrid (magnitude)", family="update magnitude")

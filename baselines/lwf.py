@@ -2,7 +2,6 @@
 
 from dataclasses import dataclass
 
-from avalanche.training.plugins import LwFPlugin
 from torch import nn
 
 from clbench.params import require
@@ -26,4 +25,6 @@ class LwFParams:
 @describe("LwF", family="regularisation")
 def lwf(model: nn.Module, params: LwFParams) -> StrategyBuild:
     """LwF: distil the previous model's outputs on the current task's inputs."""
+    from avalanche.training.plugins import LwFPlugin  # training imports Avalanche; listing does not
+
     return StrategyBuild(plugins=[LwFPlugin(alpha=params.alpha, temperature=params.temperature)])

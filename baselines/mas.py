@@ -2,7 +2,6 @@
 
 from dataclasses import dataclass
 
-from avalanche.training.plugins import MASPlugin
 from torch import nn
 
 from clbench.params import require
@@ -26,4 +25,6 @@ class MASParams:
 @describe("MAS", family="regularisation")
 def mas(model: nn.Module, params: MASParams) -> StrategyBuild:
     """MAS: a penalty weighted by the sensitivity of the output norm to each parameter."""
+    from avalanche.training.plugins import MASPlugin  # training imports Avalanche; listing does not
+
     return StrategyBuild(plugins=[MASPlugin(lambda_reg=params.lambda_reg, alpha=params.alpha)])

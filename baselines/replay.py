@@ -2,7 +2,6 @@
 
 from dataclasses import dataclass
 
-from avalanche.training.plugins import ReplayPlugin
 from torch import nn
 
 from clbench.params import require
@@ -23,4 +22,8 @@ class ReplayParams:
 @describe("Replay", family="rehearsal")
 def replay(model: nn.Module, params: ReplayParams) -> StrategyBuild:
     """Replay: each mini-batch is joined by one of the same size drawn from the memory."""
+    from avalanche.training.plugins import (
+        ReplayPlugin,  # training imports Avalanche; listing does not
+    )
+
     return StrategyBuild(plugins=[ReplayPlugin(mem_size=params.mem_size)])

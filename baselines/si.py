@@ -17,14 +17,15 @@ from the gradient of the total loss.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
-from avalanche.core import SupervisedPlugin
 from torch import Tensor, nn
 
 from clbench.params import require
 from clbench.strategies import StrategyBuild
+from clbench.strategies.contract import StrategyPlugin
 from clbench.strategy_info import describe
 
 
@@ -41,7 +42,7 @@ class SIParams:
         require(self.eps > 0, f"si.eps={self.eps} must be > 0")
 
 
-class SynapticIntelligence(SupervisedPlugin):
+class SynapticIntelligence(StrategyPlugin):
     """The path-integral importances and their penalty (module docstring)."""
 
     def __init__(self, params: SIParams) -> None:
@@ -101,10 +102,9 @@ class SynapticIntelligence(SupervisedPlugin):
             self.anchor[name] = p.detach().clone()
         self.path, self.start, self.before_step = {}, {}, {}
 
-    def kept_bytes(self) -> int:
+    def kept(self) -> Iterable[Tensor]:
         """The importances and the anchor weights."""
-        kept = [*self.importance.values(), *self.anchor.values()]
-        return sum(t.numel() * t.element_size() for t in kept)
+        return [*self.importance.values(), *self.anchor.values()]
 
 
 @describe("SI", family="regularisation")

@@ -15,34 +15,36 @@ region, p_j > trust_threshold * ||G||_F. W then trains under GPM's projection wi
 basis M (the shared `GradientProjection`); the Q's of the current task train unprojected, with the
 protocol's learning rate and no weight decay (the family's protocol has none). After each task the
 memory grows by TRGP's rule from representations captured through the plain weights W, as the
-reference (`memory_weights`; `trgp_extend_basis`: old and new directions ranked together; with
+reference (`memory_weights`; `extend_basis`: old and new directions ranked together; with
 `ranking = "inclusive"` every selected new direction joins M, with `reference` the first does
 not, as the reference's `> r_pre`). As everywhere in the family, BatchNorm freezes after the first
 task by default (`batchnorm`; the reference's CIFAR script never freezes it: its condition cannot
 hold), and gradients are read only where they exist (the reference read `weight.grad` in forward,
-which fails when it is None).
+which fails when it is None). Per-benchmark values are in trgp.toml beside this module.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, cast
 
 import torch
-from avalanche.core import SupervisedPlugin
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from clbench.linalg import trgp_extend_basis
+from baselines.gpm import F64, GPMMemory, initial_basis
+from clbench.linalg import as_basis, as_matrix, check_threshold, residual_directions, steps_below
 from clbench.models.paper import BasicBlock
 from clbench.params import require
 from clbench.strategies import StrategyBuild
+from clbench.strategies.contract import StrategyPlugin, TaskReport
 from clbench.strategies.projection import (
-    GPMMemory,
     GradientProjection,
     ProjectionParams,
     projected_layers,
     weight_parameter,
+    weight_parametrizations,
 )
 from clbench.strategies.task_data import task_loss_backward
 from clbench.strategy_info import describe
@@ -51,11 +53,9 @@ from clbench.strategy_info import describe
 @dataclass
 class TRGPParams(ProjectionParams):
     """TRGP's parameters: GPM's (`ProjectionParams`, same thresholds and samples) plus
-    trust_samples: current-task samples of the trust-region backward pass (125 AlexNet, 500 ResNet,
-        300 PMNIST);
-    trust_threshold: task j is in the trust region when p_j > trust_threshold * ||G||_F (0.5;
-        PMNIST 0.2);
-    max_selected: how many old tasks, those of largest p_j, are candidates for scales per layer (2);
+    trust_samples: current-task samples of the trust-region backward pass;
+    trust_threshold: task j is in the trust region when p_j > trust_threshold * ||G||_F;
+    max_selected: how many old tasks, those of largest p_j, are candidates for scales per layer;
     task2_selection: the candidates at task 3 (the name counts from 0), when two old tasks exist:
         `top`, the `max_selected` largest p_j as at every later task (the CIFAR-100 script), or
         `previous`, task 2 alone (the PMNIST, 5-datasets and MiniImageNet scripts);
@@ -106,6 +106,42 @@ class TRGPParams(ProjectionParams):
         require(self.max_selected >= 0, f"trgp.max_selected={self.max_selected} must be >= 0")
 
 
+def extend_basis(
+    R: Tensor, M: Tensor, threshold: float, skip_first_new: bool = False
+) -> tuple[Tensor, Tensor]:
+    """TRGP's memory update (docs/methods.md, TRGP, Basis update). Returns (S_t, M_new).
+
+    delta_k = u_k^T R R^T u_k for each column of M and s^2 of the residual's singular
+    values are sorted together in descending order; candidates are taken one at a time
+    while their running sum is < threshold * ||R||_F^2 (at most d of them). S_t holds the
+    selected columns in that order (old ones from M, new ones from the residual's U^);
+    M_new = M plus the selected new ones. A candidate counts as new when its index in
+    concat(delta, s^2) is >= k = M.shape[1]; with `skip_first_new`, > k, as the reference
+    tests it (LYang-666/TRGP main_pmnist.py:291), so that the strongest residual direction
+    stays in S_t but never joins M.
+
+    The first task (M with no columns): as in the reference, S = M_new = GPM's first basis
+    (`baselines.gpm.initial_basis`, strict "<" count), not the running-sum rule above, which
+    would keep one more direction.
+    """
+    R = as_matrix(R, "R", F64)
+    M = as_basis(M, R)
+    check_threshold(threshold)
+    if M.shape[1] == 0:
+        S = initial_basis(R, threshold)
+        return S, S
+    d, k = R.shape[0], M.shape[1]
+    delta = (M.T @ R).square().sum(dim=1)
+    U_hat, s_hat, _ = residual_directions(R, M)
+    values = torch.cat([delta, s_hat**2])
+    order = torch.sort(values, descending=True, stable=True).indices
+    r = min(steps_below(values.new_zeros(()), values[order], threshold * R.square().sum()), d)
+    chosen = order[:r]
+    S_t = torch.cat([M, U_hat], dim=1)[:, chosen]
+    new = chosen[chosen > k if skip_first_new else chosen >= k] - k
+    return S_t, torch.cat([M, U_hat[:, new]], dim=1)[:, :d]
+
+
 class TaskScaledWeight(nn.Module):
     """The parametrization W -> W + sum_j W S_j (Q_j - I) S_j^T for the active task's selection."""
 
@@ -141,11 +177,11 @@ class TaskScaledWeight(nn.Module):
 
 def scaled_weights(model: nn.Module) -> dict[str, TaskScaledWeight]:
     """The model transform: a `TaskScaledWeight` on every projected layer (idempotent)."""
-    found = {}
+    found: dict[str, TaskScaledWeight] = {}
     for name, layer in projected_layers(model).items():
         if not parametrize.is_parametrized(layer, "weight"):
             parametrize.register_parametrization(layer, "weight", TaskScaledWeight())
-        found[name] = layer.parametrizations.weight[0]
+        found[name] = cast(TaskScaledWeight, weight_parametrizations(layer)[0])
     return found
 
 
@@ -158,7 +194,9 @@ def reference_gates(model: nn.Module) -> dict[str, list[str] | None]:
     gates: dict[str, list[str] | None] = {name: [layers[0]] for name in layers}
     for block_name, block in model.named_modules():
         if isinstance(block, BasicBlock):
-            gates[f"{block_name}.conv2"].append(f"{block_name}.conv1")
+            # None only for shortcuts; kept as written (a tests/mutants.py target), and mypy does
+            # not narrow an index with a variable key
+            gates[f"{block_name}.conv2"].append(f"{block_name}.conv1")  # type: ignore[union-attr]
             for name in layers:
                 if name.startswith(f"{block_name}.shortcut"):
                     gates[name] = None
@@ -167,6 +205,8 @@ def reference_gates(model: nn.Module) -> dict[str, list[str] | None]:
 
 class TRGPMemory(GPMMemory):
     """The global basis M (projection) plus every task's selected basis S_t per layer."""
+
+    params: TRGPParams
 
     def __init__(self, params: TRGPParams) -> None:
         super().__init__(params)
@@ -177,23 +217,25 @@ class TRGPMemory(GPMMemory):
         for name, eps in self.thresholds(task, list(representations)).items():
             R = representations[name]
             M = self.bases.get(name, R.new_zeros(R.shape[0], 0))
-            S, M_new = trgp_extend_basis(R, M, eps, self.params.ranking == "reference")
+            S, M_new = extend_basis(R, M, eps, self.params.ranking == "reference")
             selected[name], self.bases[name] = S.to(R.dtype), M_new.to(R.dtype)
         self.task_bases.append(selected)
 
-    def kept_bytes(self) -> int:
-        stored = sum(b.numel() * b.element_size() for t in self.task_bases for b in t.values())
-        return super().kept_bytes() + stored
+    def kept(self) -> Iterable[Tensor]:
+        return [*super().kept(), *(b for t in self.task_bases for b in t.values())]
 
 
-class TrustRegionScaling(SupervisedPlugin):
-    """Selects old tasks per layer at each task start and switches scales for evaluation."""
+class TrustRegionScaling(StrategyPlugin):
+    """Selects old tasks per layer at each task start and switches scales for evaluation. It
+    precedes the projection: at a task's end it restores the plain weights before the projection
+    captures the representations that grow the memory."""
+
+    precedes = (GradientProjection,)
 
     def __init__(self, params: TRGPParams, memory: TRGPMemory) -> None:
         super().__init__()
         self.params = params
         self.memory = memory
-        self.task = 0
         self.selected: dict[str, list[int]] = {}
         self.kept_scales: list[Tensor] = []
 
@@ -208,22 +250,28 @@ class TrustRegionScaling(SupervisedPlugin):
         self._set_active(model, None)
         task_loss_backward(strategy, self.params.trust_samples)
         layers = projected_layers(model)
-        grads = {n: weight_parameter(m).grad.detach().flatten(1) for n, m in layers.items()}
+        grads = {}
+        for n, m in layers.items():
+            grad = weight_parameter(m).grad
+            assert grad is not None  # the backward just run reaches every projected layer
+            grads[n] = grad.detach().flatten(1)
         model.zero_grad()
         return grads
 
-    def candidates(self, norms: dict[int, float]) -> list[int]:
-        """The old tasks (by index, from 0) considered for scales in one layer, from their
-        projection norms p_j: the `max_selected` largest, or task 2 (index 1) alone at task 3
-        under `task2_selection = "previous"`."""
-        if self.task == 2 and self.params.task2_selection == "previous":
+    def candidates(self, task: int, norms: dict[int, float]) -> list[int]:
+        """The old tasks (by index, from 0) considered for scales in one layer at task index
+        `task`, from their projection norms p_j: the `max_selected` largest, or task 2 (index 1)
+        alone at task 3 under `task2_selection = "previous"`."""
+        if task == 2 and self.params.task2_selection == "previous":
             return [1]
-        return sorted(norms, key=norms.get, reverse=True)[: self.params.max_selected]
+        # dict.get may return None, never for norms' own keys; kept as written (tests/mutants.py)
+        return sorted(norms, key=norms.get, reverse=True)[: self.params.max_selected]  # type: ignore[arg-type]
 
     def before_training_exp(self, strategy, **kwargs) -> None:
         model = strategy.model
+        task = self.task_index(strategy)
         self.selected = {}
-        if self.task > 0:
+        if task > 0:
             scaled = scaled_weights(model)
             for name, G in self._layer_gradients(strategy).items():
                 norms = {
@@ -231,53 +279,55 @@ class TrustRegionScaling(SupervisedPlugin):
                     for j, bases in enumerate(self.memory.task_bases)
                 }
                 limit = self.params.trust_threshold * float(torch.linalg.matrix_norm(G))
-                chosen = [j for j in self.candidates(norms) if norms[j] > limit]
+                chosen = [j for j in self.candidates(task, norms) if norms[j] > limit]
                 self.selected[name] = sorted(chosen)
             if self.params.gating == "first_layer":
                 gates = reference_gates(model)
                 self.selected = {
                     name: chosen
-                    if gates[name] is not None and all(self.selected[g] for g in gates[name])
+                    # checked for None first, but mypy does not narrow an index with a variable
+                    # key; kept as written (a tests/mutants.py target)
+                    if gates[name] is not None and all(self.selected[g] for g in gates[name])  # type: ignore[union-attr]
                     else []
                     for name, chosen in self.selected.items()
                 }
             for name, chosen in self.selected.items():
-                scaled[name].configure(
-                    self.task, {j: self.memory.task_bases[j][name] for j in chosen}
-                )
-        self._set_active(model, self.task)
+                scaled[name].configure(task, {j: self.memory.task_bases[j][name] for j in chosen})
+        self._set_active(model, task)
 
     def after_training_exp(self, strategy, **kwargs) -> None:
-        # Runs before the projection plugin captures the representations that grow the memory.
+        task = self.task_index(strategy)
         if self.params.memory_weights == "plain":
             self._set_active(strategy.model, None)
         for scaled in scaled_weights(strategy.model).values():
-            scaled.freeze(self.task)
+            scaled.freeze(task)
             self.kept_scales += [
-                scaled.scales[f"{self.task}_{j}"] for j in scaled.selections.get(self.task, [])
+                scaled.scales[f"{task}_{j}"] for j in scaled.selections.get(task, [])
             ]
-        self.task += 1
 
-    def kept_bytes(self) -> int:
+    def kept(self) -> Iterable[Tensor]:
         """The frozen scales of finished tasks (the bases are the memory's, counted there)."""
-        return sum(q.numel() * q.element_size() for q in self.kept_scales)
+        return self.kept_scales
 
     def after_training(self, strategy, **kwargs) -> None:
         """The memory is grown (plain W, by default): the task just trained computes with its own
         scales again, as it is evaluated."""
-        self._set_active(strategy.model, self.task - 1)
+        self._set_active(strategy.model, self.task_index(strategy) - 1)
 
     def before_eval_exp(self, strategy, **kwargs) -> None:
         evaluated = strategy.experience.current_experience
-        self._set_active(strategy.model, evaluated if evaluated < self.task else None)
+        trained = self.task_index(strategy)
+        self._set_active(strategy.model, evaluated if evaluated < trained else None)
 
     def after_eval(self, strategy, **kwargs) -> None:
-        self._set_active(strategy.model, self.task - 1 if self.task else None)
+        trained = self.task_index(strategy)
+        self._set_active(strategy.model, trained - 1 if trained else None)
 
-    def task_report(self) -> dict[str, dict[str, list[int]]]:
+    def task_report(self) -> TaskReport:
         """The old tasks (numbered from 1) whose scales each layer used while training the task
         just finished."""
-        return {"trust_region": {name: [j + 1 for j in old] for name, old in self.selected.items()}}
+        chosen = {name: [j + 1 for j in old] for name, old in self.selected.items()}
+        return TaskReport(details={"trust_region": chosen})
 
 
 @describe("TRGP", family="projection")

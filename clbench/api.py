@@ -2,10 +2,12 @@
 
 Strategies: a factory `def f(model: nn.Module, params: P) -> StrategyBuild`, `P` a dataclass of
 typed parameters (bool, int, float, str, Literal, optional or list/tuple of those, so that
-`--set name.field=value` can parse them). `StrategyBuild` carries Avalanche plugins, optionally a
-transformed model, and `cumulative` for joint-style training. A plugin may define `kept_bytes()`
-(memory kept between tasks) and `task_report()` (extra per-task fields of the result file).
-Register under the entry-point group `clbench.strategies` or call `register_strategy`.
+`--set name.field=value` can parse them). `StrategyBuild` carries the plugins, optionally a
+transformed model, and `cumulative` for joint-style training. Plugins derive from `StrategyPlugin`,
+whose hooks tell the harness what they keep, report, train and decay (`clbench.strategies.contract`;
+importing it from `clbench.strategies` keeps a strategy module free of Avalanche and pandas).
+Register under the entry-point group `clbench.strategies` or call `register_strategy`; presets
+under `clbench.presets`.
 
 Benchmarks: a builder `def b(options: DataOptions) -> TaskSequence`, made with
 `task_from_arrays` / `task_from_datasets` and `task_sequence`; the harness makes the Avalanche
@@ -29,14 +31,16 @@ import pandas as pd
 from clbench.data import DataOptions, TaskData, TaskSequence, register_benchmark
 from clbench.data.benchmark import to_scenario as scenario
 from clbench.data.custom import task_from_arrays, task_from_datasets, task_sequence
-from clbench.strategies import StrategyBuild, register_strategy
+from clbench.strategies import StrategyBuild, StrategyPlugin, TaskReport, register_strategy
 
 __all__ = [
     "DataOptions",
     "load_results",
     "run",
     "StrategyBuild",
+    "StrategyPlugin",
     "TaskData",
+    "TaskReport",
     "TaskSequence",
     "register_benchmark",
     "register_strategy",

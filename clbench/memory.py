@@ -1,31 +1,37 @@
 """Bytes a strategy keeps between tasks.
 
-A plugin that defines `kept_bytes() -> int` is taken at its word. Otherwise its attributes are
-walked: tensors count their storage once (shared storage is not double counted), modules their
-parameters and buffers, containers and plain objects recursively, and stored Avalanche datasets
-(replay buffers) as their number of samples times the size of one sample. Data loaders and
+A `StrategyPlugin` names what it keeps (`kept()`): tensors count their elements times their size,
+datasets their samples times one sample's size. Any other plugin (Avalanche's own) has its
+attributes walked: tensors count their storage once (shared storage is not double counted),
+modules their parameters and buffers, containers and plain objects recursively, and stored
+Avalanche datasets (replay buffers) as their number of samples times the size of one sample.
+Data loaders and
 iterators are views of data counted elsewhere and are skipped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sized
+from typing import cast
 
 import torch
 from avalanche.benchmarks.utils import AvalancheDataset
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from clbench.strategies.contract import StrategyPlugin
+
 
 def dataset_bytes(dataset: Dataset) -> int:
     """Bytes of a stored dataset: its length times the size of one sample's tensors."""
-    if len(dataset) == 0:
+    sized = cast(Sized, dataset)  # torch's Dataset declares no __len__; stored ones have one
+    if len(sized) == 0:
         return 0
     first = dataset[0]
     parts = first if isinstance(first, tuple | list) else (first,)
     per_sample = sum(p.numel() * p.element_size() for p in parts if isinstance(p, torch.Tensor))
     per_sample += 8 * sum(1 for p in parts if isinstance(p, int))
-    return per_sample * len(dataset)
+    return per_sample * len(sized)
 
 
 class _Counter:
@@ -71,8 +77,12 @@ def kept_bytes(plugins: Iterable[object]) -> int:
     counter = _Counter()
     total = 0
     for plugin in plugins:
-        if hasattr(plugin, "kept_bytes"):
-            total += int(plugin.kept_bytes())
+        if isinstance(plugin, StrategyPlugin):
+            for item in plugin.kept():
+                if isinstance(item, torch.Tensor):
+                    total += item.numel() * item.element_size()
+                else:
+                    total += dataset_bytes(item)
         else:
             counter.visit(plugin)
     return total + counter.total

@@ -1,35 +1,20 @@
-"""The training protocol shared by the GPM family (docs/methods.md, "The protocol shared by the
-GPM family"), as a plugin.
-
-Per task: a fresh optimizer at the base learning rate over exactly the tensors that are trainable
-when training starts; after every epoch the validation loss. Under the `plateau` schedule an
-improvement keeps a copy of the weights and resets the patience; otherwise the patience drops, and
-at zero the learning rate is divided by `lr_factor` (the task stops once it falls below `lr_min`)
-and the patience resets. Under the `fixed` schedule (the PMNIST scripts) the rate stays and every
-task trains `epochs` epochs. At the end of the task, with `restore = "best"`, the best-validation
-weights are restored (with `last`, the last epoch's stay), before any strategy updates its memory
-in `after_training_exp`.
+"""The training protocol of a run (docs/methods.md, "The protocol shared by the GPM family"): its
+settings (`ProtocolParams`) and the optimizer they describe (`make_optimizer`). The template builds
+a fresh optimizer for every task (`clbench.template`); `clbench.schedule` runs the per-task
+schedule.
 """
 
 from __future__ import annotations
 
-import copy
-import math
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
-import torch.nn.functional as F
-from avalanche.core import SupervisedPlugin
-from avalanche.models import avalanche_forward
-from torch.utils.data import Dataset
 
-from clbench.data.loading import sequential_loader
-from clbench.models import evaluation_mode
 from clbench.params import require
 
 
-@dataclass
+@dataclass(frozen=True)
 class ProtocolParams:
     """Training settings of a run. Defaults: the CIFAR-100 protocol of GPM (docs/methods.md,
     protocol table).
@@ -145,7 +130,7 @@ def make_optimizer(
     task heads' tensors (`heads`) get `head_weight_decay` where it is set."""
     exempt = {id(p) for p in decayed_elsewhere or []}
     head_ids = {id(p) for p in heads or []} if params.head_weight_decay is not None else set()
-    groups = [
+    groups: list[dict[str, Any]] = [
         {"params": [p for p in trainable if id(p) not in exempt | head_ids]},
         {
             "params": [p for p in trainable if id(p) in head_ids - exempt],
@@ -159,90 +144,3 @@ def make_optimizer(
     return torch.optim.SGD(
         groups, lr=lr, momentum=params.momentum, weight_decay=params.weight_decay
     )
-
-
-class ValidationSchedule(SupervisedPlugin):
-    """The per-task schedule, early stop and restore of the protocol (module docstring)."""
-
-    def __init__(self, params: ProtocolParams) -> None:
-        super().__init__()
-        self.params = params
-        self.validation: list[Dataset] = []
-        self.task = 0
-        self.trainable_params = 0
-        self.epochs_run = 0
-        self._reset()
-
-    def _reset(self) -> None:
-        self.lr = self.params.lr
-        self.patience = self.params.patience
-        self.best_loss = math.inf
-        self.last_loss = math.nan  # the validation loss after the last epoch (training logs)
-        self.best_state: dict | None = None
-        self.epochs_run = 0
-
-    def start_task(self, task: int, validation: list[Dataset]) -> None:
-        """Called by the runner before training task `task` with its validation data."""
-        self.task = task
-        self.validation = validation
-        self._reset()
-
-    def before_training_epoch(self, strategy, **kwargs) -> None:
-        if self.epochs_run > 0:
-            return
-        # Built here, after every plugin's before_training_exp, so that parameters added or frozen
-        # at the task boundary are exactly the ones optimised.
-        trainable = [p for p in strategy.model.parameters() if p.requires_grad]
-        counts = [
-            plugin.count_trainable(strategy.model)
-            for plugin in strategy.plugins
-            if hasattr(plugin, "count_trainable")
-        ]
-        self.trainable_params = counts[0] if counts else sum(p.numel() for p in trainable)
-        decayed_elsewhere = [
-            tensor
-            for plugin in strategy.plugins
-            if hasattr(plugin, "decays_itself")
-            for tensor in plugin.decays_itself(self.params.weight_decay)
-        ]
-        heads = [p for name, p in strategy.model.named_parameters() if name.startswith("heads.")]
-        strategy.optimizer = make_optimizer(
-            self.params, trainable, self.lr, decayed_elsewhere, heads
-        )
-
-    def after_training_epoch(self, strategy, **kwargs) -> None:
-        loss = validation_loss(strategy, self.validation, self.params.eval_batch_size)
-        self.last_loss = loss
-        self.epochs_run += 1
-        stop = False
-        if loss < self.best_loss:
-            self.best_loss = loss
-            if self.params.restore == "best":
-                self.best_state = copy.deepcopy(strategy.model.state_dict())
-            self.patience = self.params.patience
-        elif self.params.schedule == "plateau":
-            self.patience -= 1
-            if self.patience <= 0:
-                self.lr /= self.params.lr_factor
-                stop = self.lr < self.params.lr_min
-                self.patience = self.params.patience
-                for group in strategy.optimizer.param_groups:
-                    group["lr"] = self.lr
-        if stop:
-            strategy.stop_training()
-        if (stop or self.epochs_run == self.params.epochs) and self.params.restore == "best":
-            strategy.model.load_state_dict(self.best_state)
-
-
-@torch.no_grad()
-def validation_loss(strategy, datasets: list[Dataset], batch_size: int) -> float:
-    """Mean cross-entropy of the model in eval mode over the validation datasets."""
-    model = strategy.model
-    total, count = 0.0, 0
-    loader = sequential_loader(datasets, batch_size)
-    with evaluation_mode(model):
-        for x, y, t in loader:
-            x, y, t = x.to(strategy.device), y.to(strategy.device), t.to(strategy.device)
-            total += F.cross_entropy(avalanche_forward(model, x, t), y, reduction="sum").item()
-            count += len(y)
-    return total / max(count, 1)

@@ -65,10 +65,6 @@ class Registry(Generic[T]):
         self._entries[name] = entry
         return entry
 
-    def unregister(self, name: str) -> None:
-        """Remove an in-process registration (tests, notebooks)."""
-        self._entries.pop(name, None)
-
     def get(self, name: str) -> T:
         self._load_entry_points()
         if name in self._broken:

@@ -3,8 +3,9 @@
 Levels, lowest first (docs/usage.md, "Presets and precedence"):
 1. the dataclass defaults of the protocol, the model options and the strategy's parameters (a
    parameter class may state where a default comes from in a `SOURCES` class attribute);
-2. the shipped preset of the benchmark (`clbench/presets/benchmarks.toml`), including tables that
-   apply only while a parameter of the strategy has a value (`[B.strategies."gpcns.base=trgp"]`);
+2. the shipped presets (`clbench.presets`): the benchmark's (`clbench/presets/benchmarks.toml`) and
+   the strategy's own, beside its code (`baselines/gpcns.toml`), including tables that apply only
+   while a parameter of the strategy has a value (`[B."base=trgp"]`);
 3. the suite: its presets, overrides and grid point (`RunSpec.overrides`);
 4. what the user typed: `--set`, or `overrides` of `clbench.api.run` (`RunSpec.typed`).
 
@@ -27,11 +28,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources
 from typing import Any
 
 import torch
@@ -41,19 +39,25 @@ from clbench.data import BENCHMARKS
 from clbench.errors import ConfigError
 from clbench.models import ModelParams
 from clbench.params import build_params, coerce, field_types, params_as_dict, require
+from clbench.presets import (
+    NOTE_KEYS,
+    broken_presets,
+    load_presets,
+    load_references,
+    table_label,
+)
 from clbench.protocol import ProtocolParams, rounded
 from clbench.strategies import STRATEGIES
 
 FALLBACK_MODEL = "mlp"
 OWN_PROTOCOL_PREFIX = "protocol."
 TYPED = "typed by the user"
-NOTE_KEYS = ("source", "sources")  # preset-table keys that annotate values, not set them
 RATE_FIELDS = ("lr", "lr_min")
 FIXED_SCHEDULE_UNUSED = ("lr_min", "patience", "lr_factor")
 PAPER_BENCHMARKS = ("cifar100-10", "five-datasets", "miniimagenet-20", "pmnist")
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunSpec:
     """What to run. `overrides` (the suite level) and `typed` (what the user typed) map an owner
     (`protocol`, `model` or the strategy's name) to field values, as text from the command line or
@@ -90,7 +94,8 @@ class Setting:
 @dataclass(frozen=True)
 class ResolvedRun:
     """A spec with every parameter filled in, and its protocol card; its `config` names the
-    run's result."""
+    run's result. Resolved once (`resolve`); everything downstream reads this value (the spec and
+    the protocol are frozen too)."""
 
     spec: RunSpec
     model: str
@@ -122,94 +127,6 @@ class ResolvedRun:
     def card_dicts(self) -> list[dict[str, Any]]:
         """The protocol card as JSON-ready records (stored in every result file)."""
         return [setting.as_dict() for setting in self.card]
-
-
-@cache
-def _toml(name: str) -> dict[str, Any]:
-    return tomllib.loads(resources.files("clbench").joinpath(f"presets/{name}.toml").read_text())
-
-
-def load_presets() -> dict[str, Any]:
-    """The per-benchmark presets shipped with the package, every `extends` applied."""
-    return expand_presets(_toml("benchmarks"))
-
-
-def expand_presets(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """Presets with their `extends` applied: a benchmark's starts from the benchmark it names, a
-    strategy's table from the named strategy's table of the same benchmark (`_extend_table`)."""
-    expanded: dict[str, Any] = {}
-
-    def benchmark(name: str, chain: tuple[str, ...]) -> dict[str, Any]:
-        require(name not in chain, f"presets: {name} extends itself ({' -> '.join(chain)})")
-        require(name in raw, f"presets: {' -> '.join(chain)} extends unknown benchmark {name!r}")
-        if name not in expanded:
-            own = dict(raw[name])
-            parent = own.pop("extends", None)
-            base = benchmark(parent, (*chain, name)) if parent else {}
-            merged = _extend_table(base, {k: v for k, v in own.items() if k in NOTE_KEYS})
-            merged["model"] = own.get("model", base.get("model"))
-            merged["protocol"] = _extend_table(base.get("protocol", {}), own.get("protocol", {}))
-            for group in ("strategies", "strategy_protocol"):
-                tables = dict(base.get(group, {}))
-                for key, table in own.get(group, {}).items():
-                    tables[key] = _extend_table(tables.get(key, {}), table)
-                merged[group] = tables
-            expanded[name] = {k: v for k, v in merged.items() if v is not None}
-        return expanded[name]
-
-    for name in raw:
-        benchmark(name, ())
-    return {
-        name: {
-            **preset,
-            **{
-                group: {key: _strategy_extends(tables, key, (name, group)) for key in tables}
-                for group, tables in preset.items()
-                if group in ("strategies", "strategy_protocol")
-            },
-        }
-        for name, preset in expanded.items()
-    }
-
-
-def _strategy_extends(tables: Mapping[str, Any], key: str, where: tuple[str, str]) -> dict:
-    """A strategy's table with its `extends` (another strategy's table) applied."""
-    table = dict(tables[key])
-    parent = table.pop("extends", None)
-    if parent is None:
-        return table
-    require(
-        parent in tables and parent != key,
-        f"presets [{where[0]}.{where[1]}.{key}]: extends {parent!r}, which is not a table there",
-    )
-    return _extend_table(_strategy_extends(tables, parent, where), table)
-
-
-def _extend_table(parent: Mapping[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:
-    """`child`'s values over `parent`'s, with their notes: a child's `source` covers the whole
-    table; otherwise the parent's notes stay with the values the child keeps."""
-    values = {k: v for k, v in parent.items() if k not in NOTE_KEYS}
-    values.update({k: v for k, v in child.items() if k not in NOTE_KEYS})
-    notes: dict[str, str] = {}
-    if "source" not in child:
-        inherited = parent.get("source")
-        notes = {
-            name: parent.get("sources", {}).get(name, inherited)
-            for name in values
-            if name not in child and (name in parent.get("sources", {}) or inherited)
-        }
-    notes.update(child.get("sources", {}))
-    merged = dict(values)
-    if notes:
-        merged["sources"] = notes
-    if "source" in child:
-        merged["source"] = child["source"]
-    return merged
-
-
-def load_references() -> dict[str, Any]:
-    """The values the authors' scripts run, per benchmark and method, with script and line."""
-    return _toml("references")
 
 
 @dataclass(frozen=True)
@@ -262,6 +179,7 @@ def _matching(tables: Mapping[str, Any], strategy: str, params: Any) -> list[str
     those of its variants whose parameter has the named value, in file order."""
     keys = [strategy] if strategy in tables else []
     types = field_types(type(params))
+    registered = STRATEGIES.get(strategy)
     for key in tables:
         variant = _variant_key(key)
         if variant is None or variant[0] != strategy:
@@ -269,7 +187,10 @@ def _matching(tables: Mapping[str, Any], strategy: str, params: Any) -> list[str
         _, name, value = variant
         if name not in types:
             raise ConfigError(f"preset table {key!r}: {strategy} has no parameter {name!r}")
-        if getattr(params, name) == coerce(types[name], value, key):
+        if name == registered.selector and value in registered.choices():
+            if value == getattr(params, name):  # else another class of the union's table
+                keys.append(key)
+        elif getattr(params, name) == coerce(types[name], value, key):
             keys.append(key)
     return keys
 
@@ -400,6 +321,9 @@ def _split_own(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
 def _check_spec(spec: RunSpec) -> None:
     BENCHMARKS.get(spec.benchmark)
     STRATEGIES.get(spec.strategy)
+    unreadable = broken_presets().get(spec.strategy)
+    if unreadable is not None:
+        raise ConfigError(unreadable)
     check_seed(spec.seed)
     valid_owners = {"protocol", "model", spec.strategy}
     for owner in [*spec.overrides, *spec.typed]:
@@ -423,21 +347,19 @@ def _strategy_params(
     tables = preset.get("strategies", {})
     levels = [Table(suite, spec.origin), Table(typed, TYPED)]
     plain = [Table.of_preset(tables.get(spec.strategy), "preset"), *levels]  # selectors only
-    first = build_params(
-        strategy.params_type, {k: v for t in plain for k, v in t.values.items()}, spec.strategy
-    )
+    plain_values = {k: v for t in plain for k, v in t.values.items()}
+    params_type = strategy.params_type_for(plain_values)
+    first = build_params(params_type, plain_values, spec.strategy)
     keys = _matching({**tables, **preset.get("strategy_protocol", {})}, spec.strategy, first)
     preset_tables = [
-        Table.of_preset(tables[key], f"preset [{spec.benchmark}.strategies.{key}]")
+        Table.of_preset(tables[key], table_label(spec.strategy, spec.benchmark, key))
         for key in keys
         if key in tables
     ]
     refs = References(spec.benchmark, spec.strategy, first)
-    types = field_types(strategy.params_type)
+    types = field_types(params_type)
     given = _merge([*preset_tables, *levels], refs, spec.strategy, types)
-    params = build_params(
-        strategy.params_type, {k: g.value for k, g in given.items()}, spec.strategy
-    )
+    params = build_params(params_type, {k: g.value for k, g in given.items()}, spec.strategy)
     for key in keys:  # a variant's table may not change the parameter that selects it
         variant = _variant_key(key)
         if variant is not None:
@@ -484,7 +406,7 @@ def resolve(spec: RunSpec) -> ResolvedRun:
     own_tables = preset.get("strategy_protocol", {})
     own = [
         *(
-            Table.of_preset(own_tables[key], f"preset [{spec.benchmark}.strategy_protocol.{key}]")
+            Table.of_preset(own_tables[key], table_label(spec.strategy, spec.benchmark, key, True))
             for key in keys
             if key in own_tables
         ),
@@ -492,7 +414,9 @@ def resolve(spec: RunSpec) -> ResolvedRun:
         Table(typed_own, TYPED),
     ]
     shared = [
-        Table.of_preset(preset.get("protocol"), f"preset [{spec.benchmark}.protocol]"),
+        Table.of_preset(
+            preset.get("protocol"), f"preset [{spec.benchmark}.protocol] of the benchmark"
+        ),
         Table(spec.overrides.get("protocol", {}), spec.origin),
     ]
     given_protocol = _protocol(spec, shared, own, refs)

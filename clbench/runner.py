@@ -13,16 +13,15 @@ import random
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from avalanche.logging import BaseLogger
 from torch import Tensor
 
 from clbench.data import BENCHMARKS, DataOptions, TaskSequence
@@ -35,13 +34,24 @@ from clbench.memory import dataset_bytes, kept_bytes
 from clbench.metrics import summarize
 from clbench.models import build_model
 from clbench.progress import EpochBar
-from clbench.protocol import ProtocolParams, ValidationSchedule
+from clbench.protocol import ProtocolParams
 from clbench.provenance import code_provenance
 from clbench.resolution import ResolvedRun, RunSpec, resolve
-from clbench.store import RESULT_FORMAT, ensure_writable, write_json_atomic, write_replacing
+from clbench.schedule import ValidationSchedule
+from clbench.store import (
+    RESULT_FORMAT,
+    ensure_writable,
+    write_failure,
+    write_json_atomic,
+    write_replacing,
+)
 from clbench.strategies import STRATEGIES, StrategyBuild
+from clbench.strategies.contract import StrategyPlugin
 from clbench.template import HarnessTemplate
 from clbench.training_log import TrainingLog, check_log_kinds, training_logs
+
+if TYPE_CHECKING:
+    from avalanche.logging import BaseLogger
 
 
 def strategy_module(name: str) -> str | None:
@@ -59,8 +69,9 @@ def _template(
     model: torch.nn.Module, protocol: ProtocolParams, device: str, plugins: list
 ) -> HarnessTemplate:
     return HarnessTemplate(
+        protocol=protocol,
         model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=protocol.lr),  # replaced per task
+        optimizer=torch.optim.SGD(model.parameters(), lr=protocol.lr),  # replaced every task
         criterion=torch.nn.CrossEntropyLoss(),
         train_mb_size=protocol.batch_size,
         train_epochs=protocol.epochs,
@@ -77,8 +88,8 @@ def layer_weights(model: torch.nn.Module) -> dict[str, Tensor]:
     Effective: a parametrized weight (NESS's W + A B^T, TRGP's scaled W) counts as it computes."""
     found = {}
     for name, module in model.named_modules():
-        tensors = [getattr(module, attr, None) for attr in ("weight", "bias")]
-        tensors = [t for t in tensors if isinstance(t, Tensor)]
+        candidates = [getattr(module, attr, None) for attr in ("weight", "bias")]
+        tensors = [t for t in candidates if isinstance(t, Tensor)]
         if tensors and name:
             found[name] = torch.cat([t.detach().flatten() for t in tensors]).clone()
     return found
@@ -134,10 +145,11 @@ class Prepared:
 
 
 def prepare(
-    resolved: ResolvedRun, show_epochs: bool = False, loggers: Sequence[BaseLogger] = ()
+    resolved: ResolvedRun, show_epochs: bool = False, loggers: Sequence[Any] = ()
 ) -> Prepared:
     """Seed, then build the benchmark, model, strategy and training template of a resolved spec;
-    with `loggers`, a `TrainingLog` plugin sends them the run's training log."""
+    with `loggers` (Avalanche loggers), a `TrainingLog` plugin sends them the run's training
+    log."""
     spec = resolved.spec
     protocol = resolved.protocol
     seed_everything(spec.seed)
@@ -149,7 +161,7 @@ def prepare(
     )
     sequence = BENCHMARKS.get(spec.benchmark).build(options)
     n_tasks = len(sequence.tasks)
-    model = build_model(
+    model: torch.nn.Module = build_model(
         resolved.model,
         sequence.input_shape,
         n_tasks if sequence.multi_head else 1,
@@ -169,7 +181,7 @@ def prepare(
     recorder = AccuracyRecorder()
     extras: list = [EpochBar(protocol.epochs, n_tasks)] if show_epochs else []
     training_log = TrainingLog(loggers, schedule) if loggers else None
-    if training_log is not None:  # after the schedule: it builds the optimizer, computes the loss
+    if training_log is not None:  # after the schedule, which computes the validation loss
         extras.append(training_log)
     with warnings.catch_warnings():  # "no loggers": the harness records its own metrics
         warnings.simplefilter("ignore", UserWarning)
@@ -229,6 +241,19 @@ def kept_after(prepared: Prepared, t: int) -> int:
     return kept
 
 
+def task_reports(plugins: Sequence[object]) -> dict[str, Any]:
+    """The strategy plugins' reports of the task just trained (`TaskReport`), as fields of its
+    record: `subspaces` ({quantity: {layer: size}}, every plugin's together) and the details."""
+    subspaces: dict[str, dict[str, int]] = {}
+    details: dict[str, Any] = {}
+    for plugin in plugins:
+        if isinstance(plugin, StrategyPlugin):
+            report = plugin.task_report()
+            subspaces.update(report.subspaces)
+            details.update(report.details)
+    return {"subspaces": subspaces, **details}
+
+
 def train_sequence(
     prepared: Prepared, say: Callable[[str], None], checkpoint_dir: Path | None
 ) -> tuple[list[list[float]], list[dict[str, Any]], list[float] | None]:
@@ -269,13 +294,11 @@ def train_sequence(
             "best_valid_loss": schedule.best_loss,
             "train_seconds": trained - started,
             "eval_seconds": time.perf_counter() - trained + (initial_seconds if t == 0 else 0.0),
-            "trainable_params": schedule.trainable_params,
+            "trainable_params": template.trainable_params,
             "kept_bytes": kept_after(prepared, t),
             "parameter_distance": distance,
         }
-        for plugin in built.plugins:
-            if hasattr(plugin, "task_report"):
-                record.update(plugin.task_report())
+        record.update(task_reports(built.plugins))
         tasks.append(record)
         if checkpoint_dir is not None:
             save_checkpoint(checkpoint_dir / f"task{t + 1}.pt", template.model, t + 1)
@@ -304,7 +327,6 @@ def run(
     result; `jobs`, the runs its sweep runs at a time, is recorded in its `environment`. A run
     that diverges (`clbench.divergence`) raises `TrainingDiverged` and, with `results_dir`,
     leaves `<name>.failed.json` saying so there instead of a result."""
-    started = time.perf_counter()
     resolved = resolve(spec)  # bad names and values are reported before the folder is touched
     kinds = check_log_kinds(log)
     if kinds and results_dir is None:
@@ -316,7 +338,7 @@ def run(
         ensure_writable(results_dir)
     provenance = code_provenance(strategy_module(spec.strategy))
     say = progress or (lambda message: None)
-    logs = (
+    logs: AbstractContextManager[list[BaseLogger]] = (
         training_logs(
             kinds, Path(results_dir) / f"{resolved.name}.logs", resolved.name, resolved.config
         )
@@ -332,11 +354,7 @@ def run(
             matrix, tasks, initial = train_sequence(prepared, say, checkpoint_dir)
         except TrainingDiverged as err:
             if results_dir is not None:
-                from clbench.executors.base import record_failure  # it imports this module
-
-                error = f"{type(err).__name__}: {err}"
-                seconds = time.perf_counter() - started
-                record_failure(Path(results_dir), resolved.name, error, seconds)
+                write_failure(Path(results_dir), resolved.name, f"{type(err).__name__}: {err}")
             raise
     model = prepared.template.model
     result = {

@@ -1,10 +1,10 @@
 """`clbench new-strategy NAME`: a working strategy package to start from.
 
 It writes `clbench-NAME/` with a pyproject that registers the strategy under the
-`clbench.strategies` entry-point group, the strategy module (parameters, plugin, and the factory,
-which declares with `describe` that reports show it under its name, family "plugins", as a method)
-and a test; `pip install -e clbench-NAME` makes it appear in `clbench list`, `run`, `sweep` and
-`report`.
+`clbench.strategies` entry-point group and its presets under `clbench.presets`, the strategy
+module (parameters, plugin, and the factory, which declares with `describe` that reports show it
+under its name, family "plugins", as a method), its presets file and a test;
+`pip install -e clbench-NAME` makes it appear in `clbench list`, `run`, `sweep` and `report`.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ FILES = {
     "README.md.tmpl": "README.md",
     "package/__init__.py.tmpl": "{package}/__init__.py",
     "package/strategy.py.tmpl": "{package}/strategy.py",
+    "package/presets.toml.tmpl": "{package}/presets.toml",
     "tests/test_strategy.py.tmpl": "tests/test_{package}.py",
 }
 

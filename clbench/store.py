@@ -25,9 +25,10 @@ from clbench.errors import ClbenchError, ConfigError
 from clbench.metrics import summarize
 from clbench.strategy_info import StrategyInfo
 
-#: 3: tasks numbered from 1 (`tasks[i]["task"]`, checkpoints `task1.pt`, ...), `initial_accuracy`
-#: and `strategy_info`; 2: accuracies and metrics in percent; 1: fractions.
-RESULT_FORMAT = 3
+#: 4: per-task `subspaces` ({quantity: {layer: size}}); 3: tasks numbered from 1
+#: (`tasks[i]["task"]`, checkpoints `task1.pt`, ...), `initial_accuracy` and `strategy_info`;
+#: 2: accuracies and metrics in percent; 1: fractions.
+RESULT_FORMAT = 4
 #: Prefix of every temporary file clbench writes into a results folder; leftovers of a killed
 #: write carry it, and only files that carry it are deleted (`remove_temporaries`).
 TMP_PREFIX = ".clbench-tmp-"
@@ -59,24 +60,15 @@ class Metrics:
 
 
 @dataclass
-class NullSpaceLayer:
-    """One layer of NESS's `null_space` record."""
-
-    rank: float
-
-
-@dataclass
 class TaskRecord:
-    """One entry of a result's `tasks`; the per-layer sizes are there for strategies that keep
-    subspaces."""
+    """One entry of a result's `tasks`; `subspaces` holds, per quantity, each layer's size after
+    the task, for strategies that keep subspaces (`clbench.strategies.contract.TaskReport`)."""
 
     train_seconds: float
     eval_seconds: float
     trainable_params: int
     kept_bytes: int
-    basis_sizes: dict[str, float] = field(default_factory=dict)
-    null_space_rank: dict[str, float] = field(default_factory=dict)
-    null_space: dict[str, NullSpaceLayer] = field(default_factory=dict)
+    subspaces: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -101,7 +93,7 @@ class ResultDocument:
 
 @dataclass
 class FailureRecord:
-    """A failure file, `<name>.failed.json` (`clbench.executors.base.execute`)."""
+    """A failure file, `<name>.failed.json` (`write_failure`)."""
 
     name: str
     error: str
@@ -155,6 +147,17 @@ def write_json_atomic(path: Path, document: dict[str, Any]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def failure_path(results_dir: Path, name: str) -> Path:
+    return Path(results_dir) / f"{name}.failed.json"
+
+
+def write_failure(results_dir: Path, name: str, error: str, detail: str = "") -> None:
+    """Write `<name>.failed.json` (`FailureRecord`) with `error` (one line) and `detail` (a
+    traceback, if any)."""
+    record = {"name": name, "error": error, "traceback": detail}
+    write_json_atomic(failure_path(results_dir, name), record)
 
 
 def write_replacing(path: Path, write: Callable[[Path], None]) -> None:

@@ -1,13 +1,13 @@
 """Suites: benchmarks x strategies x seeds x parameter grids, expanded into run specs.
 
 A suite file holds `benchmarks`, `strategies` (a list or "all"), `seeds`, optional `presets` (per
-benchmark, shaped like `clbench/presets/benchmarks.toml`: `protocol`, `strategies.<name>`,
-`strategy_protocol.<name>`), optional `overrides` (`{owner = {field = value}}`, every benchmark) and
-an optional `grid` (`{"owner.field" = [values]}`); every grid entry multiplies the runs of the
-strategy it names (or of all, for `protocol` and `model`). Precedence: shipped preset < suite preset
-< suite overrides < grid point, first for the benchmark-wide protocol, then for each strategy's own
-protocol settings, which win over benchmark-wide ones; what the user types (`--set`) applies over
-all of them (`clbench.resolution`).
+benchmark: `protocol`, `strategies.<name>`, `strategy_protocol.<name>`), optional `overrides`
+(`{owner = {field = value}}`, every benchmark) and an optional `grid` (`{"owner.field" =
+[values]}`); every grid entry multiplies the runs of the strategy it names (or of all, for
+`protocol` and `model`). Precedence: shipped presets < suite preset < suite overrides < grid
+point, first for the benchmark-wide protocol, then for each strategy's own protocol settings,
+which win over benchmark-wide ones; what the user types (`--set`) applies over all of them
+(`clbench.resolution`).
 
 A run whose valid result file exists, made by the current code (`clbench.provenance`), is skipped,
 so an interrupted sweep (even one killed with SIGKILL) resumes where it stopped: result files are

@@ -1,6 +1,13 @@
-"""The training template every run uses: Avalanche's `SupervisedTemplate` with less work per step.
+"""The training template every run uses: Avalanche's `SupervisedTemplate`, which builds each task's
+optimizer, with less work per step.
 
-Changes, none of which alters what is computed (`bench-overhead` measured each):
+The optimizer: a fresh one of the protocol's kind at the protocol's rate for every task, built
+after every plugin's `before_training_exp`, over exactly the tensors that are trainable then
+(`task_optimizer`: strategies add or freeze tensors at the task boundary), with the weight decay
+that the strategy's plugins do not apply themselves (`StrategyPlugin.decay_exempt`). The number
+of trainable parameters the result reports is counted there too (`StrategyPlugin.count_trainable`).
+
+Changes to the loop, none of which alters what is computed (docs/performance.md measures each):
 - Avalanche's evaluation and periodic-evaluation plugins are taken out of the plugin list: the
   harness records its own metrics and evaluates when a task ends (`runner.run`); the first copies
   the current experience at every callback of every iteration, the second has nothing to do
@@ -17,22 +24,25 @@ Changes, none of which alters what is computed (`bench-overhead` measured each):
   `.to(device)` on each at every step).
 - The training loop (`training_epoch`) is Avalanche's `SGDUpdate.training_epoch`, callback for
   callback, except that the loss starts as the criterion's value: Avalanche starts it as a new
-  `zeros(1)` and adds the criterion to it, an allocation and an addition per step (6% of a
-  `naive` step on PMNIST, timed with and without them). Plugins still add their terms to
-  `strategy.loss` in `before_backward` (or before the forward: the loss is then the number 0.0
-  until the criterion is added).
+  `zeros(1)` and adds the criterion to it, an allocation and an addition per step. Plugins still
+  add their terms to `strategy.loss` in `before_backward` (or before the forward: the loss is
+  then the number 0.0 until the criterion is added).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from avalanche.core import BaseSGDPlugin
+import torch
+from avalanche.core import BasePlugin, BaseSGDPlugin
 from avalanche.models import avalanche_forward
 from avalanche.training.templates import SupervisedTemplate
 from avalanche.training.templates.base_sgd import PeriodicEval
+from torch import Tensor, nn
 
 from clbench.data.loading import BatchedSingleLoader, BatchedTaskBalancedLoader
+from clbench.protocol import ProtocolParams, make_optimizer
+from clbench.strategies.contract import StrategyPlugin
 
 ITERATION_EVENTS = (
     "before_training_iteration",
@@ -59,18 +69,37 @@ def defined_hooks(plugins: list, event: str) -> list[Callable]:
     return hooks
 
 
-class HarnessTemplate(SupervisedTemplate):
-    """Avalanche's supervised template (module docstring); the optimizer is built per task by
-    `ValidationSchedule`."""
+def task_optimizer(
+    model: nn.Module, plugins: Sequence[object], protocol: ProtocolParams
+) -> tuple[torch.optim.Optimizer, int]:
+    """The optimizer of a task over the model's trainable tensors, and the number of trainable
+    parameters to report (module docstring)."""
+    strategy_plugins = [p for p in plugins if isinstance(p, StrategyPlugin)]
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    counts = [c for p in strategy_plugins if (c := p.count_trainable(model)) is not None]
+    exempt = [tensor for p in strategy_plugins for tensor in p.decay_exempt()]
+    heads = [p for name, p in model.named_parameters() if name.startswith("heads.")]
+    optimizer = make_optimizer(protocol, trainable, protocol.lr, exempt, heads)
+    return optimizer, counts[0] if counts else sum(p.numel() for p in trainable)
 
-    def __init__(self, **kwargs) -> None:
+
+class HarnessTemplate(SupervisedTemplate):
+    """Avalanche's supervised template under a training protocol (module docstring)."""
+
+    optimizer: torch.optim.Optimizer  # built per task by `_before_training_exp`
+    mbatch: Sequence[Tensor]  # the current batch (x, y, task labels)
+
+    def __init__(self, protocol: ProtocolParams, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.plugins = [
+        self.protocol = protocol
+        self.plugins: list[BasePlugin] = [
             p for p in self.plugins if p is not self.evaluator and not isinstance(p, PeriodicEval)
         ]
         self._hooks: dict[str, list[Callable]] | None = None
+        self.trainable_params = 0
 
     def make_optimizer(self, **kwargs) -> None:
+        """Nothing before the plugins' `before_training_exp`: `_before_training_exp` builds it."""
         return None
 
     def make_train_dataloader(self, shuffle: bool = True, **kwargs) -> None:
@@ -135,6 +164,9 @@ class HarnessTemplate(SupervisedTemplate):
     def _before_training_exp(self, **kwargs) -> None:
         self._hooks = None  # plugins may have been added since the last experience
         super()._before_training_exp(**kwargs)
+        self.optimizer, self.trainable_params = task_optimizer(
+            self.model, self.plugins, self.protocol
+        )
 
     def _trigger(self, event: str, **kwargs) -> None:
         if self._hooks is None:

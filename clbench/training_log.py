@@ -26,7 +26,7 @@ from avalanche.evaluation.metric_results import MetricValue
 from avalanche.logging import BaseLogger, TensorboardLogger, WandBLogger
 
 from clbench.errors import ConfigError
-from clbench.protocol import ValidationSchedule
+from clbench.schedule import ValidationSchedule
 
 LOG_KINDS = ("csv", "tensorboard", "wandb")
 CSV_NAME = "metrics.csv"

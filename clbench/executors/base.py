@@ -16,7 +16,7 @@ from typing import Protocol
 from clbench.errors import ClbenchError
 from clbench.resolution import RunSpec, resolve
 from clbench.runner import run
-from clbench.store import write_json_atomic
+from clbench.store import failure_path, write_failure
 
 
 @dataclass
@@ -29,17 +29,11 @@ class Outcome:
     error: str = ""
 
 
-def failure_path(results_dir: Path, name: str) -> Path:
-    return Path(results_dir) / f"{name}.failed.json"
-
-
 def record_failure(
     results_dir: Path, name: str, error: str, seconds: float, detail: str = ""
 ) -> Outcome:
-    """Write `<name>.failed.json` with `error` (one line) and `detail` (a traceback, if any)."""
-    write_json_atomic(
-        failure_path(results_dir, name), {"name": name, "error": error, "traceback": detail}
-    )
+    """Write `<name>.failed.json` (`clbench.store.write_failure`); the run's failed outcome."""
+    write_failure(results_dir, name, error, detail)
     return Outcome(name, False, seconds, error)
 
 

@@ -121,9 +121,9 @@ def bench_shape(d: int, n: int, device: torch.device, repeats: int, seed: int) -
     numpy_s = _median_seconds(
         lambda: np.linalg.svd(R_numpy, full_matrices=False), repeats, lambda: None
     )
-    U_np, s_np, _ = np.linalg.svd(R_numpy, full_matrices=False)
+    U_array, s_np, _ = np.linalg.svd(R_numpy, full_matrices=False)
     r_np = energy_rank(torch.from_numpy(s_np), THRESHOLD)
-    U_np = torch.from_numpy(U_np)
+    U_np = torch.from_numpy(U_array)
     route = choose_route(d, n)
     exact = _variant(R_device, U_np, r_np, None, repeats, sync)
     fast = None

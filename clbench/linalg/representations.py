@@ -8,8 +8,9 @@ layer's own kernel size, stride, padding and dilation (docs/methods.md, Notation
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from types import TracebackType
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -59,8 +60,9 @@ def input_dim(module: nn.Module) -> int:
     _check_layer(module)
     if isinstance(module, nn.Linear):
         return module.in_features
-    kh, kw = module.kernel_size
-    return module.in_channels * kh * kw
+    conv = cast(nn.Conv2d, module)  # checked by _check_layer
+    kh, kw = conv.kernel_size
+    return conv.in_channels * kh * kw
 
 
 def layer_input_matrix(module: nn.Module, x: Tensor) -> Tensor:
@@ -76,16 +78,17 @@ def layer_input_matrix(module: nn.Module, x: Tensor) -> Tensor:
         if x.dim() < 2 or x.shape[-1] != d:
             raise ValueError(f"Linear input must be (N, ..., {d}), got shape {tuple(x.shape)}")
         return x.reshape(-1, d).T
-    if x.dim() != 4 or x.shape[1] != module.in_channels:
+    conv = cast(nn.Conv2d, module)  # checked by input_dim
+    if x.dim() != 4 or x.shape[1] != conv.in_channels:
         raise ValueError(
-            f"Conv2d input must be (N, {module.in_channels}, H, W), got shape {tuple(x.shape)}"
+            f"Conv2d input must be (N, {conv.in_channels}, H, W), got shape {tuple(x.shape)}"
         )
     patches = F.unfold(
         x,
-        kernel_size=module.kernel_size,
-        dilation=module.dilation,
-        padding=module.padding,
-        stride=module.stride,
+        kernel_size=conv.kernel_size,
+        dilation=conv.dilation,
+        padding=cast(tuple[int, ...], conv.padding),  # _check_layer rejects string padding
+        stride=conv.stride,
     )
     return patches.transpose(0, 1).reshape(d, -1)
 
@@ -100,8 +103,8 @@ def _register(
     for module in layers.values():
         _check_layer(module)
 
-    def make_hook(name: str) -> Callable[[nn.Module, tuple[object, ...], object], None]:
-        def hook(module: nn.Module, args: tuple[object, ...], _output: object) -> None:
+    def make_hook(name: str) -> Callable[[nn.Module, tuple[Tensor, ...], object], None]:
+        def hook(module: nn.Module, args: tuple[Tensor, ...], _output: object) -> None:
             with torch.no_grad():
                 on_input(name, module, args[0].detach())
 
@@ -178,7 +181,9 @@ class GramAccumulator:
         check_dtype(dtype)
         self.layers = dict(representation_layers(model) if layers is None else layers)
         self.grams = {
-            name: torch.zeros(input_dim(m), input_dim(m), dtype=dtype, device=m.weight.device)
+            name: torch.zeros(
+                input_dim(m), input_dim(m), dtype=dtype, device=cast(Tensor, m.weight).device
+            )
             for name, m in self.layers.items()
         }
         self.counts = dict.fromkeys(self.layers, 0)
@@ -206,35 +211,3 @@ class GramAccumulator:
         for handle in self._handles:
             handle.remove()
         self._handles = []
-
-
-_SHORTCUT_SUFFIX = ".shortcut.0"
-
-
-def gpm_sample_caps(
-    layers: Mapping[str, nn.Module], num_samples: int, layer_caps: Sequence[int] = ()
-) -> dict[str, int]:
-    """GPM's per-layer sample caps (docs/methods.md, GPM: Representations) on a model's layers.
-
-    ``num_samples`` random training samples go through the model; with no ``layer_caps``
-    every layer uses all of them. Otherwise the caps apply in order to the layers that are
-    not shortcuts (for the reduced ResNet-18: stem ``conv1``, then each block's conv1 and
-    conv2, 17 in all), and a shortcut conv named ``<block>.shortcut.0``, which sees the
-    same input as ``<block>.conv1``, takes that layer's cap.
-    """
-    if not layer_caps:
-        return dict.fromkeys(layers, num_samples)
-    main = [name for name in layers if not name.endswith(_SHORTCUT_SUFFIX)]
-    if len(main) != len(layer_caps):
-        raise ValueError(
-            f"{len(layer_caps)} layer caps given but the model has "
-            f"{len(main)} non-shortcut representation layers"
-        )
-    caps = dict(zip(main, layer_caps, strict=True))
-    for name in layers:
-        if name.endswith(_SHORTCUT_SUFFIX):
-            partner = name.removesuffix(_SHORTCUT_SUFFIX) + ".conv1"
-            if partner not in caps:
-                raise ValueError(f"shortcut layer {name!r} has no partner layer {partner!r}")
-            caps[name] = caps[partner]
-    return {name: min(caps[name], num_samples) for name in layers}

@@ -111,19 +111,12 @@ def machine(environment: dict[str, Any]) -> str:
     return f"{environment.get('cpu', '?')}" + (f" {kernels}" if kernels else "")
 
 
-#: Per-layer sizes a result's task records may hold, by the quantity they measure.
-SUBSPACE_KINDS = {"basis_sizes": "kept basis size", "null_space_rank": "null-space rank"}
-
-
 def _subspaces(tasks: list[dict[str, Any]]) -> dict[str, dict[str, list[float]]]:
-    """{quantity: {layer: value after each task}} from the task records (NaN where a layer has
-    no value yet); NESS records its null-space rank inside `null_space`."""
+    """{quantity: {layer: value after each task}} from the task records' `subspaces` (NaN where a
+    layer has no value yet)."""
     found: dict[str, dict[str, list[float]]] = {}
     for t, task in enumerate(tasks):
-        sizes = {kind: task.get(key, {}) for key, kind in SUBSPACE_KINDS.items()}
-        if "null_space" in task:
-            sizes["null-space rank"] = {k: v["rank"] for k, v in task["null_space"].items()}
-        for kind, layers in sizes.items():
+        for kind, layers in task.get("subspaces", {}).items():
             for layer, size in layers.items():
                 series = found.setdefault(kind, {}).setdefault(layer, [math.nan] * len(tasks))
                 series[t] = float(size)

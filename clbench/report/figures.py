@@ -33,7 +33,6 @@ from matplotlib.lines import Line2D
 from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
-from clbench.report.collect import SUBSPACE_KINDS
 from clbench.report.stats import SPREADS, interval
 from clbench.report.style import (
     DOUBLE_COLUMN_IN,
@@ -717,29 +716,23 @@ def accuracy_vs_cost(runs: pd.DataFrame, benchmark: str, spread: str) -> list[Dr
 
 SUBSPACE_COLUMNS = 3  # layer panels per line
 SUBSPACE_LINE_IN = 1.9  # one line of layer panels, axis labels included
-# A kept basis is recorded after its task trains; a null space is the one its task trained in.
-SUBSPACE_X = {"kept basis size": "after training task", "null-space rank": "task trained"}
-SUBSPACE_CAPTIONS = {
-    "kept basis size": "Size of the kept (protected) basis per layer after each task",
-    "null-space rank": "Null-space rank per layer: the dimension of the space each task after "
-    "the first trained in",
-}
 
 
 def subspaces(runs: pd.DataFrame, benchmark: str, spread: str) -> list[Drawn]:
-    """Per layer and task, the size of the kept basis (projection family) or the null-space rank
-    (null-space family), one line per row that records it; a page holds at most what fits
-    `PAGE_HEIGHT_IN`."""
+    """Per subspace quantity the runs report (`TaskReport.subspaces`: the kept basis of the
+    projection family, the null-space rank of the null-space family, ...), per layer and task, one
+    line per row that records it; a page holds at most what fits `PAGE_HEIGHT_IN`."""
     rows = rows_of(runs)
     drawn = []
-    for kind in [k for k in SUBSPACE_KINDS.values() if k in _kinds(rows)]:
+    for kind in _kinds(rows):
         recording = [row for row in rows if all(kind in s for s in row.runs["subspaces"])]
         layers = list(dict.fromkeys(layer for row in recording for layer in _layers(row, kind)))
         cols = min(SUBSPACE_COLUMNS, len(layers))
         key = _rows_key(recording)
         lines_per_page = max(1, int((PAGE_HEIGHT_IN - key.height) // SUBSPACE_LINE_IN))
         pages = _pages(layers, cols * lines_per_page)
-        caption = _caption(SUBSPACE_CAPTIONS[kind], recording, spread, "band", ", cut at 0")
+        title = f"{kind[:1].upper()}{kind[1:]} per layer, as each task reports it"
+        caption = _caption(title, recording, spread, "band", ", cut at 0")
         for page, shown in enumerate(pages):
             fig = _subspace_page(recording, kind, shown, cols, key, spread)
             parts = _page_parts((benchmark, kind.replace(" ", "-")), page, len(pages))
@@ -764,7 +757,7 @@ def _subspace_page(
                 _band(ax, x, per_seed, spread, SIZE_LIMITS, row.style, row.label)
         ax.set_title(f"layer {figure_text(layer)}")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel(SUBSPACE_X[kind])
+        ax.set_xlabel("task")
         if n % cols == 0:
             ax.set_ylabel(f"{kind} (directions)")
     _rows_legend(fig, rows, key, lines=True)
@@ -772,8 +765,9 @@ def _subspace_page(
     return fig
 
 
-def _kinds(rows: Sequence[Row]) -> set[str]:
-    return {kind for row in rows for s in row.runs["subspaces"] for kind in s}
+def _kinds(rows: Sequence[Row]) -> list[str]:
+    """The subspace quantities of the rows, in the order they first appear."""
+    return list(dict.fromkeys(kind for row in rows for s in row.runs["subspaces"] for kind in s))
 
 
 def _layers(row: Row, kind: str) -> list[str]:

@@ -1,42 +1,35 @@
-"""Strategy plugin API.
+"""Strategy registration: the registry, the factory's shape and what it returns.
 
 A strategy is a factory `def f(model: nn.Module, params: P) -> StrategyBuild` where `P` is a
-dataclass of typed parameters (defaults from the method's paper). The factory returns Avalanche
-`SupervisedPlugin`s that the runner attaches to a `SupervisedTemplate`, and optionally a transformed
-model. Strategies register through the `clbench.strategies` entry-point group (the zoo in
-`baselines/` does exactly this) or in-process with `register_strategy`.
+dataclass of typed parameters (defaults from the method's paper). What its plugins and parameters
+may tell the harness is the contract of `clbench.strategies.contract`. Strategies register through
+the `clbench.strategies` entry-point group (the zoo in `baselines/` does exactly this) or
+in-process with `register_strategy`; their per-benchmark presets through `clbench.presets`
+(`clbench.presets`).
 
 How reports present a strategy is declared on its factory with `clbench.strategy_info.describe`:
 `@describe("GPM", family="projection")` (role `method` by default; `bound` for a limit such as
 fine-tuning, `oracle` for one that sees what a continual learner may not, such as joint training).
 Registration reads it into `Strategy.info`, and every result file stores it. An undecorated factory
 is shown under its registered name, in the `plugins` family, as a method.
-
-Two optional plugin methods feed the result file: `kept_bytes() -> int`, the bytes the plugin keeps
-between tasks (otherwise its attributes are walked, see `clbench/memory.py`), and
-`task_report() -> dict`, extra per-task fields (GPM's basis sizes, NESS's null-space ranks).
-Two more shape training: `count_trainable(model) -> int`, the count the result reports when the
-tensors that train stand for fewer free parameters (NESS's direct route trains W in an r-dimensional
-subspace: out x r each), and `decays_itself(weight_decay) -> list[Tensor]`, called when the
-optimizer is built, naming tensors the plugin applies the protocol's weight decay to itself (the
-optimizer then gives them none).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
+import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from avalanche.core import SupervisedPlugin
 from torch import nn
 
 from clbench.errors import ConfigError
-from clbench.params import check_parseable
+from clbench.params import check_parseable, field_types
 from clbench.registry import Registry, docstring_summary
+from clbench.strategies.contract import check_order
 from clbench.strategy_info import StrategyInfo, declared_info
 
 SIGNATURE_HINT = "def factory(model: nn.Module, params: SomeDataclass) -> StrategyBuild"
@@ -46,27 +39,57 @@ SIGNATURE_HINT = "def factory(model: nn.Module, params: SomeDataclass) -> Strate
 class StrategyBuild:
     """What a strategy factory returns.
 
-    plugins: Avalanche plugins; they run in this order, before the harness's own plugins.
+    plugins: Avalanche plugins (`StrategyPlugin`s where they tell the harness more); they run in
+        this order, before the harness's own plugins; `StrategyPlugin.follows` is checked.
     model: a transformed model that replaces the one passed in (None: keep it).
     cumulative: train (and validate) on the union of all tasks seen so far instead of the current
         task alone, e.g. joint training.
     """
 
-    plugins: list[SupervisedPlugin] = field(default_factory=list)
+    plugins: list[Any] = field(default_factory=list)
     model: nn.Module | None = None
     cumulative: bool = False
 
 
 @dataclass(frozen=True)
 class Strategy:
-    """A registered strategy: its factory, its parameter dataclass, a one-line summary and how
-    reports present it (`info`)."""
+    """A registered strategy: its factory, its parameter dataclasses, a one-line summary and how
+    reports present it (`info`).
+
+    `params_types` holds one dataclass, or several when the factory's parameter is annotated with
+    a union of dataclasses (GPCNS: one per base method); then `selector` names the field whose
+    one-value `Literal` type tells them apart, and the first is the default."""
 
     name: str
     factory: Callable[[nn.Module, Any], StrategyBuild]
-    params_type: type
+    params_types: tuple[type, ...]
     summary: str
     info: StrategyInfo
+    selector: str | None = None
+
+    @property
+    def params_type(self) -> type:
+        """The default parameter class (the only one, or the first of a union)."""
+        return self.params_types[0]
+
+    def choices(self) -> dict[str, type]:
+        """{selector value: parameter class} of a union; empty for one class."""
+        if self.selector is None:
+            return {}
+        return {selector_value(t, self.selector): t for t in self.params_types}
+
+    def params_type_for(self, values: Mapping[str, Any]) -> type:
+        """The parameter class that `values` (field values as typed or stored) select."""
+        if self.selector is None or self.selector not in values:
+            return self.params_type
+        chosen = str(values[self.selector])
+        choices = self.choices()
+        if chosen not in choices:
+            raise ConfigError(
+                f"{self.name}.{self.selector}: {chosen!r} is not one of "
+                f"{', '.join(repr(c) for c in choices)}"
+            )
+        return choices[chosen]
 
     def build(self, model: nn.Module, params: Any) -> StrategyBuild:
         built = self.factory(model, params)
@@ -74,6 +97,7 @@ class Strategy:
             raise ConfigError(
                 f"strategy {self.name!r} returned {type(built).__name__}, expected StrategyBuild"
             )
+        check_order(built.plugins, self.name)
         return built
 
 
@@ -92,16 +116,43 @@ def strategy_from_factory(name: str, factory: object) -> Strategy:
         hints = typing.get_type_hints(factory)
     except Exception as err:
         raise ConfigError(f"{where}: its annotations cannot be resolved ({err})") from None
-    params_type = hints.get(parameters[1].name)
-    if not (isinstance(params_type, type) and dataclasses.is_dataclass(params_type)):
+    hint = hints.get(parameters[1].name)
+    members = typing.get_args(hint) if typing.get_origin(hint) in UNIONS else (hint,)
+    if not all(isinstance(t, type) and dataclasses.is_dataclass(t) for t in members):
         raise ConfigError(
-            f"{where}: parameter {parameters[1].name!r} must be annotated with a dataclass; "
-            f"expected {SIGNATURE_HINT}"
+            f"{where}: parameter {parameters[1].name!r} must be annotated with a dataclass (or a "
+            f"union of dataclasses); expected {SIGNATURE_HINT}"
         )
-    check_parseable(params_type, where)
+    for params_type in members:
+        check_parseable(params_type, where)
+    selector = union_selector(members, where) if len(members) > 1 else None
     summary = docstring_summary(factory)
     info = declared_info(name, factory)
-    return Strategy(name, factory, params_type, summary, info)
+    return Strategy(name, factory, tuple(members), summary, info, selector)
+
+
+UNIONS = (typing.Union, types.UnionType)
+
+
+def selector_value(params_type: type, selector: str) -> str:
+    """The one value a class of a union allows in its selector field."""
+    return str(typing.get_args(field_types(params_type)[selector])[0])
+
+
+def union_selector(members: Sequence[type], where: str) -> str:
+    """The field every class of a union has with a different one-value `Literal` type."""
+    for name in field_types(members[0]):
+        kinds = [field_types(t).get(name) for t in members]
+        single = [
+            k for k in kinds if typing.get_origin(k) is Literal and len(typing.get_args(k)) == 1
+        ]
+        values = {typing.get_args(k)[0] for k in single}
+        if len(single) == len(members) and len(values) == len(members):
+            return name
+    raise ConfigError(
+        f"{where}: a union of parameter classes needs a field that tells them apart, of type "
+        "Literal['one value'] in each, a different value in each"
+    )
 
 
 STRATEGIES: Registry[Strategy] = Registry("strategy", "clbench.strategies", strategy_from_factory)

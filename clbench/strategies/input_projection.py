@@ -8,11 +8,12 @@ input side, 2 rows d k. `ProjectedWeightGrad` computes the layer's backward with
 the two (the input side when the batch has fewer rows than the layer has outputs, as with
 PMNIST's batches of 10 and 100-unit layers), so the weight gradient comes out already projected:
 the same value as projecting after backward, up to rounding, for every backward through the
-layer. `bench-overhead` measured GPM's step at 2.5x `naive`'s with the projection after backward
-on PMNIST.
+layer (docs/performance.md, "Where a step's time goes").
 """
 
 from __future__ import annotations
+
+from typing import TypeGuard, cast
 
 import torch
 import torch.nn.functional as F
@@ -52,14 +53,17 @@ class InputProjectedLinear:
     gradient with the layer's `projection` (`ProjectedWeightGrad`)."""
 
     projection: Projection
+    # Attributes of the Linear this class is mixed into (by mix_in).
+    weight: Tensor
+    bias: Tensor | None
 
     def forward(self, x: Tensor) -> Tensor:
         if not (torch.is_grad_enabled() and self.weight.requires_grad):
-            return super().forward(x)
+            return super().forward(x)  # type: ignore[misc]  # mixed into a Linear by mix_in
         return ProjectedWeightGrad.apply(x, self.weight, self.bias, self.projection)
 
 
-def projects_inputs(layer: nn.Module) -> bool:
+def projects_inputs(layer: nn.Module) -> TypeGuard[nn.Linear]:
     """Whether `layer` can project on the input side: a Linear layer with a plain weight (not a
     parametrization, whose own gradient is not delta^T X)."""
     return isinstance(layer, nn.Linear) and not parametrize.is_parametrized(layer, "weight")
@@ -68,7 +72,7 @@ def projects_inputs(layer: nn.Module) -> bool:
 def project_inputs(layer: nn.Linear, projection: Projection) -> None:
     """Make every backward through `layer` project its weight gradient with `projection`."""
     mix_in(layer, InputProjectedLinear)
-    layer.projection = projection
+    cast(InputProjectedLinear, layer).projection = projection
 
 
 def stop_projecting_inputs(layer: nn.Module) -> None:

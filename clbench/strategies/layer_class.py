@@ -21,7 +21,8 @@ def _mixed(mixin: type, base: type) -> type:
 def mix_in(layer: nn.Module, mixin: type) -> None:
     """Put `mixin`'s methods ahead of `layer`'s own class (no-op if already mixed in)."""
     if not isinstance(layer, mixin):
-        layer.__class__ = _mixed(mixin, type(layer))
+        base: type = type(layer)  # as plain `type`: mypy reads type[Module] as not Hashable
+        layer.__class__ = _mixed(mixin, base)
 
 
 def mix_out(layer: nn.Module, mixin: type) -> None:

@@ -7,10 +7,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from clbench.models import MultiHeadNet
 from clbench.strategies.task_data import task_loss_backward
 
 
-def shared_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
+def shared_parameters(model: MultiHeadNet) -> dict[str, nn.Parameter]:
     """Every parameter but the task heads (a single head is shared by all tasks)."""
     return dict(model.shared_modules().named_parameters())
 
@@ -39,6 +40,3 @@ class PastDirections:
                 unit = p.grad.detach() / p.grad.norm()
                 self.reference[name] = self.reference.get(name, torch.zeros_like(unit)) + unit
         model.zero_grad()
-
-    def kept_bytes(self) -> int:
-        return sum(r.numel() * r.element_size() for r in self.reference.values())

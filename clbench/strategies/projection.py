@@ -17,35 +17,27 @@ task's training data, and hands them to the memory.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, Protocol
+from typing import ClassVar, Literal, Protocol, cast
 
 import torch
-from avalanche.core import SupervisedPlugin
-from avalanche.models import avalanche_forward
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from clbench.errors import ConfigError
-from clbench.linalg import (
-    Projection,
-    capture_representations,
-    gpm_extend_basis,
-    gpm_initial_basis,
-    gpm_sample_caps,
-    representation_layers,
-)
+from clbench.linalg import Projection, capture_representations, representation_layers
 from clbench.models import evaluation_mode, freeze_batchnorm_statistics
 from clbench.params import require
 from clbench.protocol import ProtocolParams
+from clbench.strategies.contract import KEPT_BASIS_SIZE, StrategyPlugin, TaskReport
 from clbench.strategies.input_projection import (
     InputProjectedLinear,
     project_inputs,
     projects_inputs,
     stop_projecting_inputs,
 )
-from clbench.strategies.task_data import sample_task_batch
+from clbench.strategies.task_data import sample_task_batch, task_forward
 
 
 def projected_layers(model: nn.Module) -> dict[str, nn.Module]:
@@ -69,12 +61,19 @@ def frozen_after_first_task(model: nn.Module) -> list[nn.Parameter]:
     ]
 
 
+def weight_parametrizations(layer: nn.Module) -> parametrize.ParametrizationList:
+    """`layer.parametrizations.weight` of a layer whose weight is parametrized: the original
+    weight (`.original`) and the parametrizations applied to it, in order."""
+    parametrizations = cast(nn.ModuleDict, layer.parametrizations)
+    return cast(parametrize.ParametrizationList, parametrizations.weight)
+
+
 def weight_parameter(layer: nn.Module) -> nn.Parameter:
     """The trainable weight tensor of a layer: its own weight, or the original weight underneath
     a parametrization (TRGP's scaled weight), whose gradient is the one to project."""
     if parametrize.is_parametrized(layer, "weight"):
-        return layer.parametrizations.weight.original
-    return layer.weight
+        return cast(nn.Parameter, weight_parametrizations(layer).original)
+    return cast(nn.Parameter, layer.weight)
 
 
 def layer_thresholds(
@@ -89,6 +88,39 @@ def layer_thresholds(
         )
     values = list(base) * len(names) if len(base) == 1 else list(base)
     return {name: min(v + increment * task, 1.0) for name, v in zip(names, values, strict=True)}
+
+
+SHORTCUT_SUFFIX = ".shortcut.0"
+
+
+def layer_sample_caps(
+    layers: Mapping[str, nn.Module], num_samples: int, layer_caps: Sequence[int] = ()
+) -> dict[str, int]:
+    """Per-layer sample caps of the family (docs/methods.md, GPM: Representations) on a model's
+    layers.
+
+    ``num_samples`` random training samples go through the model; with no ``layer_caps``
+    every layer uses all of them. Otherwise the caps apply in order to the layers that are
+    not shortcuts (for the reduced ResNet-18: stem ``conv1``, then each block's conv1 and
+    conv2, 17 in all), and a shortcut conv named ``<block>.shortcut.0``, which sees the
+    same input as ``<block>.conv1``, takes that layer's cap.
+    """
+    if not layer_caps:
+        return dict.fromkeys(layers, num_samples)
+    main = [name for name in layers if not name.endswith(SHORTCUT_SUFFIX)]
+    if len(main) != len(layer_caps):
+        raise ValueError(
+            f"{len(layer_caps)} layer caps given but the model has "
+            f"{len(main)} non-shortcut representation layers"
+        )
+    caps = dict(zip(main, layer_caps, strict=True))
+    for name in layers:
+        if name.endswith(SHORTCUT_SUFFIX):
+            partner = name.removesuffix(SHORTCUT_SUFFIX) + ".conv1"
+            if partner not in caps:
+                raise ValueError(f"shortcut layer {name!r} has no partner layer {partner!r}")
+            caps[name] = caps[partner]
+    return {name: min(caps[name], num_samples) for name in layers}
 
 
 @dataclass
@@ -152,40 +184,9 @@ class BasisMemory(Protocol):
     def projector(self, name: str) -> tuple[Tensor, Tensor | None] | None:
         """(M, scale) of a layer, None where it has no basis yet; scale None means all ones."""
 
-    def kept_bytes(self) -> int: ...
+    def kept(self) -> Iterable[Tensor]: ...
 
     def sizes(self) -> dict[str, int]: ...
-
-
-class GPMMemory:
-    """GPM's bases (docs/methods.md, GPM): M from the energy rule on the first task, grown by the
-    residual rule afterwards; stored in float32 like the reference's, updated in float64."""
-
-    def __init__(self, params: ProjectionParams) -> None:
-        self.params = params
-        self.bases: dict[str, Tensor] = {}
-
-    def thresholds(self, task: int, names: Sequence[str]) -> dict[str, float]:
-        return layer_thresholds(self.params.threshold, self.params.threshold_increment, task, names)
-
-    def update(self, task: int, representations: dict[str, Tensor]) -> None:
-        for name, eps in self.thresholds(task, list(representations)).items():
-            R = representations[name]
-            if name in self.bases:
-                M, _ = gpm_extend_basis(R, self.bases[name], eps)
-            else:
-                M = gpm_initial_basis(R, eps)
-            self.bases[name] = M.to(R.dtype)
-
-    def projector(self, name: str) -> tuple[Tensor, Tensor | None] | None:
-        basis = self.bases.get(name)
-        return None if basis is None or basis.shape[1] == 0 else (basis, None)
-
-    def kept_bytes(self) -> int:
-        return sum(b.numel() * b.element_size() for b in self.bases.values())
-
-    def sizes(self) -> dict[str, int]:
-        return {name: basis.shape[1] for name, basis in self.bases.items()}
 
 
 @dataclass
@@ -197,7 +198,7 @@ class ProjectionTargets:
     frozen: list[nn.Parameter]
 
 
-class GradientProjection(SupervisedPlugin):
+class GradientProjection(StrategyPlugin):
     """Projects gradients out of a `BasisMemory` and grows it after each task (module docstring)."""
 
     def __init__(
@@ -207,7 +208,6 @@ class GradientProjection(SupervisedPlugin):
         self.memory = memory
         self.params = params
         self.project_in_backward = project_in_backward
-        self.task = 0
         self._targets: ProjectionTargets | None = None
 
     def targets(self, model: nn.Module) -> ProjectionTargets:
@@ -226,7 +226,7 @@ class GradientProjection(SupervisedPlugin):
 
     def before_training_exp(self, strategy, **kwargs) -> None:
         self._targets = None
-        if self.task == 0 or not self.project_in_backward:
+        if self.task_index(strategy) == 0 or not self.project_in_backward:
             return
         for name, layer in projected_layers(strategy.model).items():
             projector = self.memory.projector(name)
@@ -234,11 +234,11 @@ class GradientProjection(SupervisedPlugin):
                 project_inputs(layer, Projection.of(*projector, like=layer.weight))
 
     def before_training_epoch(self, strategy, **kwargs) -> None:
-        if self.task > 0 and self.params.batchnorm == "freeze":  # running statistics included
-            freeze_batchnorm_statistics(strategy.model)
+        if self.task_index(strategy) > 0 and self.params.batchnorm == "freeze":
+            freeze_batchnorm_statistics(strategy.model)  # running statistics included
 
     def after_backward(self, strategy, **kwargs) -> None:
-        if self.task == 0:
+        if self.task_index(strategy) == 0:
             return
         targets = self.targets(strategy.model)
         with torch.no_grad():
@@ -254,8 +254,7 @@ class GradientProjection(SupervisedPlugin):
         for layer in projected_layers(strategy.model).values():
             stop_projecting_inputs(layer)
         representations = self.collect(strategy)
-        self.memory.update(self.task, representations)
-        self.task += 1
+        self.memory.update(self.task_index(strategy), representations)
         self._targets = None
 
     def collect(self, strategy) -> dict[str, Tensor]:
@@ -264,15 +263,13 @@ class GradientProjection(SupervisedPlugin):
         model = strategy.model
         x, _, t = sample_task_batch(strategy, self.params.samples)
         layers = projected_layers(model)
-        caps = gpm_sample_caps(layers, len(x), self.params.layer_caps)
+        caps = layer_sample_caps(layers, len(x), self.params.layer_caps)
         with evaluation_mode(model):
-            return capture_representations(
-                model, lambda: avalanche_forward(model, x, t), layers, caps
-            )
+            return capture_representations(model, lambda: task_forward(model, x, t), layers, caps)
 
-    def kept_bytes(self) -> int:
-        return self.memory.kept_bytes()
+    def kept(self) -> Iterable[Tensor]:
+        return self.memory.kept()
 
-    def task_report(self) -> dict[str, Any]:
-        """Basis size of every layer after the task just trained (for the result file)."""
-        return {"basis_sizes": self.memory.sizes()}
+    def task_report(self) -> TaskReport:
+        """Basis size of every layer after the task just trained."""
+        return TaskReport(subspaces={KEPT_BASIS_SIZE: self.memory.sizes()})

@@ -6,6 +6,7 @@ Shared by NESS (SAM on the first task) and DFGP (its weight ascent step).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -25,9 +26,10 @@ def sam_gradient(model: nn.Module, rho: float, loss_at_current_batch: Callable[[
     if not params:
         return
     with torch.no_grad():
-        norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params]))
+        norm = torch.linalg.vector_norm(torch.stack([cast(Tensor, p.grad).norm() for p in params]))
         saved = [p.detach().clone() for p in params]
         for p in params:
+            assert p.grad is not None  # params: those with a gradient
             p.add_(p.grad, alpha=rho / (float(norm) + 1e-12))
             p.grad = None
     loss_at_current_batch().backward()

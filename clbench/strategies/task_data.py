@@ -3,14 +3,24 @@ Gram matrices)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
-from avalanche.models import avalanche_forward
 from torch import Tensor, nn
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
 from clbench.linalg import GramAccumulator
 from clbench.models import evaluation_mode
+
+
+def task_forward(model: nn.Module, x: Tensor, t: Tensor) -> Tensor:
+    """The model's output on `x` with task labels `t`, as the training template computes it
+    (Avalanche's `avalanche_forward`, imported on the first call: only training calls it, and
+    training has imported Avalanche already; listing strategies does not)."""
+    from avalanche.models import avalanche_forward
+
+    return avalanche_forward(model, x, t)
 
 
 def sample_task_batch(
@@ -34,7 +44,7 @@ def task_loss_backward(strategy, n: int, generator: torch.Generator | None = Non
     x, y, t = sample_task_batch(strategy, n, generator)
     model.zero_grad()
     with evaluation_mode(model):
-        F.cross_entropy(avalanche_forward(model, x, t), y).backward()
+        F.cross_entropy(task_forward(model, x, t), y).backward()
 
 
 @torch.no_grad()
@@ -45,8 +55,8 @@ def layer_grams(
     the current model in eval mode, in batches of `batch_size` (NESS's and Adam-NSCL's
     statistics)."""
     model = strategy.model
-    loader = DataLoader(ConcatDataset(datasets), batch_size=batch_size)
+    loader: DataLoader[Any] = DataLoader(ConcatDataset(datasets), batch_size=batch_size)
     with evaluation_mode(model), GramAccumulator(model, layers) as accumulated:
         for x, _, t in loader:
-            avalanche_forward(model, x.to(strategy.device), t.to(strategy.device))
+            task_forward(model, x.to(strategy.device), t.to(strategy.device))
     return accumulated.grams

@@ -16,7 +16,8 @@ Only the adapters' A and the current task's head train after the first task; Bat
 statistics too, where the model keeps them) and every other parameter stay frozen. Where the
 reference code fails, clbench differs: eigenvalues are clamped (negative float32 eigenvalues made
 NaN there), the statistics cover every past task (the reference kept the first task's alone on
-5-datasets), and SAM takes its rho explicitly.
+5-datasets), and SAM takes its rho explicitly. Per-benchmark values are in presets.toml beside
+this module; the adapters are in `baselines.ness.adapters`.
 
 Bound on the interference (tested): let X_j be task j's inputs to a layer when its basis was
 built (columns of G) and sigma_i the singular values of [X_0 ... X_{t-1}]. Since B spans the
@@ -27,21 +28,20 @@ eigenvectors with sigma_i <= eps_tol and X_j's columns are among those of G,
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal, cast
 
 import torch
-from avalanche.core import SupervisedPlugin
-from avalanche.models import avalanche_forward
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+from baselines.ness.adapters import add_adapter, merge_adapters
 from clbench.linalg import Projection, gram_eigh
-from clbench.memory import dataset_bytes
 from clbench.models import freeze_batchnorm_statistics
 from clbench.params import require
-from clbench.strategies.adapters import add_adapter, merge_adapters
-from clbench.strategies.api import StrategyBuild
+from clbench.strategies import StrategyBuild
+from clbench.strategies.contract import NULL_SPACE_RANK, StrategyPlugin, TaskReport
 from clbench.strategies.input_projection import (
     project_inputs,
     projects_inputs,
@@ -49,7 +49,7 @@ from clbench.strategies.input_projection import (
 )
 from clbench.strategies.projection import projected_layers
 from clbench.strategies.sam import sam_gradient
-from clbench.strategies.task_data import layer_grams
+from clbench.strategies.task_data import layer_grams, task_forward
 from clbench.strategy_info import describe
 
 
@@ -57,16 +57,13 @@ from clbench.strategy_info import describe
 class NESSParams:
     """NESS's parameters.
 
-    eps1: relative tolerance of the null space, eps_tol = eps1 * sum(sigma) (0.001 on CIFAR-100
-        and 5-datasets, 0.0005 on MiniImageNet). Large: forgetting; tiny: nothing to learn with.
-    optimizer: `sgdm` (SGD with the protocol's momentum and weight decay on every task, 0.9 and
-        1e-4 in the CIFAR-100 preset) or `sam` (the reference's SAM scripts: SAM's perturbation on
-        the first task only, and SGD without momentum on every task, with the protocol's weight
-        decay).
-        The presets' tables `"ness.optimizer=sam"` give SAM its protocol: the paper's rate (0.05
-        on CIFAR-100, 0.1 on 5-datasets and MiniImageNet) without momentum, or on benchmarks
-        without a paper rate the sgdm protocol's effective step.
-    rho: SAM's radius (0.05).
+    eps1: relative tolerance of the null space, eps_tol = eps1 * sum(sigma). Large: forgetting;
+        tiny: nothing to learn with.
+    optimizer: `sgdm` (SGD with the protocol's momentum and weight decay on every task) or `sam`
+        (the reference's SAM scripts: SAM's perturbation on the first task only, and SGD without
+        momentum on every task, with the protocol's weight decay). The presets' tables
+        `"optimizer=sam"` give SAM its protocol.
+    rho: SAM's radius.
     source: where the past-task statistics come from. `raw` keeps every past training input and
         recomputes G through the current network at each task boundary (the paper); `gram` keeps
         only each layer's d x d Gram matrix, summed over tasks, each task's computed through the
@@ -149,26 +146,29 @@ class DirectLayer:
     rank: int
 
 
-class NESSPlugin(SupervisedPlugin):
+class NESSPlugin(StrategyPlugin):
     """Builds the null-space adapters at each task boundary (module docstring)."""
 
     def __init__(self, params: NESSParams) -> None:
         super().__init__()
         self.params = params
-        self.task = 0
         self.past_data: list[Dataset] = []
         self.grams: dict[str, Tensor] = {}
         self.spectra: dict[str, dict[str, float]] = {}
         self.routes: dict[str, str] = {}
         self.direct: dict[str, DirectLayer] = {}
         self.weight_decay = 0.0
+        self.adapting = False  # whether the task being trained trains adapters (task 2 on)
 
     def _accumulate(self, strategy, datasets: list[Dataset]) -> dict[str, Tensor]:
         batch_size = self.params.gram_batch_size or strategy.train_mb_size
         return layer_grams(strategy, projected_layers(strategy.model), datasets, batch_size)
 
     def before_training_exp(self, strategy, **kwargs) -> None:
-        if self.task == 0:
+        task = self.task_index(strategy)
+        self.adapting = task > 0
+        self.weight_decay = strategy.protocol.weight_decay  # applied to W - start, direct route
+        if task == 0:
             return
         model = strategy.model
         merge_adapters(model)
@@ -179,7 +179,7 @@ class NESSPlugin(SupervisedPlugin):
         for p in model.parameters():
             p.requires_grad_(False)
         if len(model.heads) > 1:
-            model.heads[self.task].requires_grad_(True)
+            model.heads[task].requires_grad_(True)
         self.spectra, self.routes, self.direct = {}, {}, {}
         for name, layer in projected_layers(model).items():
             basis, complement, self.spectra[name] = null_space_basis(grams[name], self.params.eps1)
@@ -191,7 +191,8 @@ class NESSPlugin(SupervisedPlugin):
                 direct = direct_is_cheaper(layer, r, strategy.train_mb_size)
             self.routes[name] = "direct" if direct else "factored"
             if direct:
-                weight = layer.weight
+                assert isinstance(layer, nn.Linear)  # direct: projects_inputs(layer) held
+                weight = cast(nn.Parameter, layer.weight)
                 weight.requires_grad_(True)
                 self.direct[name] = DirectLayer(weight, weight.detach().clone(), r)
                 project_inputs(layer, Projection.of(complement, None, like=weight))
@@ -199,14 +200,11 @@ class NESSPlugin(SupervisedPlugin):
                 add_adapter(layer, basis)
 
     def before_training_epoch(self, strategy, **kwargs) -> None:
-        if (
-            self.task > 0
-        ):  # BatchNorm is frozen after the first task, its running statistics included
+        if self.adapting:  # BatchNorm is frozen after the first task, running statistics included
             freeze_batchnorm_statistics(strategy.model)
 
-    def decays_itself(self, weight_decay: float) -> list[Tensor]:
+    def decay_exempt(self) -> list[Tensor]:
         """The directly trained weights: their decay acts on W - start (`after_backward`)."""
-        self.weight_decay = weight_decay
         return [layer.weight for layer in self.direct.values()]
 
     def count_trainable(self, model: nn.Module) -> int:
@@ -221,10 +219,10 @@ class NESSPlugin(SupervisedPlugin):
                 for layer in self.direct.values():
                     if layer.weight.grad is not None:
                         layer.weight.grad.add_(layer.weight - layer.start, alpha=self.weight_decay)
-        if self.task == 0 and self.params.optimizer == "sam":
+        if not self.adapting and self.params.optimizer == "sam":
 
             def loss() -> Tensor:
-                output = avalanche_forward(strategy.model, strategy.mb_x, strategy.mb_task_id)
+                output = task_forward(strategy.model, strategy.mb_x, strategy.mb_task_id)
                 return strategy._criterion(output, strategy.mb_y)
 
             sam_gradient(strategy.model, self.params.rho, loss)
@@ -238,16 +236,19 @@ class NESSPlugin(SupervisedPlugin):
         else:
             for name, gram in self._accumulate(strategy, [dataset]).items():
                 self.grams[name] = self.grams[name] + gram if name in self.grams else gram
-        self.task += 1
 
-    def kept_bytes(self) -> int:
-        data = sum(dataset_bytes(d) for d in self.past_data)
-        return data + sum(g.numel() * g.element_size() for g in self.grams.values())
+    def kept(self) -> Iterable[Tensor | Dataset]:
+        """Every past training set (`raw`) or the summed Gram matrices (`gram`)."""
+        return [*self.past_data, *self.grams.values()]
 
-    def task_report(self) -> dict[str, Any]:
-        """Per layer: the null-space rank r, sum(sigma) and the null energy (0 on the first task),
-        and the route each adapted layer trained by."""
-        return {"null_space": self.spectra, "ness_routes": dict(self.routes)}
+    def task_report(self) -> TaskReport:
+        """Per layer: the null-space rank r (none on the first task), sum(sigma) and the null
+        energy, and the route each adapted layer trained by."""
+        ranks = {name: int(spectrum["rank"]) for name, spectrum in self.spectra.items()}
+        return TaskReport(
+            subspaces={NULL_SPACE_RANK: ranks},
+            details={"null_space": self.spectra, "ness_routes": dict(self.routes)},
+        )
 
 
 @describe("NESS", family="null space")
