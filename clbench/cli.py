@@ -2,7 +2,9 @@
 new-strategy, bench-svd, bench-overhead, bench-memory.
 
 Expected errors (bad names or values, missing data) print one line and exit with status 2; no
-traceback.
+traceback. Each command imports what it needs when it runs: listing, help and errors in names
+import no training code (Avalanche), so they answer in about the time of importing torch
+(`python -m clbench.startup` times them).
 """
 
 from __future__ import annotations
@@ -34,62 +36,99 @@ def _list_suites() -> None:
         )
 
 
-def cmd_list(args: argparse.Namespace) -> int:
+def _list_benchmarks() -> dict[str, str]:
+    """Print the benchmarks; return those that could not be loaded, with why."""
     from clbench.data import BENCHMARKS
+
+    print("benchmarks:")
+    for name, bench in BENCHMARKS.items():
+        print(f"  {name:18} {bench.summary}")
+    return BENCHMARKS.broken()
+
+
+def _list_models() -> None:
     from clbench.models import MODELS
+
+    print("models:")
+    for name, entry in MODELS.items():
+        print(f"  {name:18} {entry.summary}")
+
+
+def _list_strategies() -> dict[str, str]:
+    """Print the strategies and their parameters; return those that could not be loaded."""
     from clbench.params import describe_type, field_types
-    from clbench.protocol import ProtocolParams
     from clbench.strategies import STRATEGIES
 
+    print("strategies ([display name; family; role] summary; parameters: name: type = default):")
+    for name, strategy in STRATEGIES.items():
+        info = strategy.info
+        shown = f"[{info.display_name}; {info.family}; {info.role}]"
+        print(f"  {name:18} {shown} {strategy.summary}")
+        types = field_types(strategy.params_type)
+        defaults = strategy.params_type()
+        for f in fields(strategy.params_type):
+            value = getattr(defaults, f.name)
+            print(f"  {'':18}   {f.name}: {describe_type(types[f.name])} = {value!r}")
+    return STRATEGIES.broken()
+
+
+def _list_protocol() -> None:
+    from clbench.params import describe_type, field_types
+    from clbench.protocol import ProtocolParams
+
+    print(
+        "protocol (every strategy; per-benchmark presets apply, a strategy's own preset "
+        "settings win over shared ones, and what --set types wins over both; "
+        "clbench protocol shows a run's values and their sources):"
+    )
+    types = field_types(ProtocolParams)
+    for f in fields(ProtocolParams):
+        print(f"  {'':18}   {f.name}: {describe_type(types[f.name])} = {f.default!r}")
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """Print what `args.what` names; each part imports only its own registry."""
     what = args.what
+    broken: dict[str, str] = {}
     if what in ("all", "benchmarks"):
-        print("benchmarks:")
-        for name, bench in BENCHMARKS.items():
-            print(f"  {name:18} {bench.summary}")
+        broken |= _list_benchmarks()
     if what in ("all", "models"):
-        print("models:")
-        for name, entry in MODELS.items():
-            print(f"  {name:18} {entry.summary}")
+        _list_models()
     if what in ("all", "strategies"):
-        print(
-            "strategies ([display name; family; role] summary; parameters: name: type = default):"
-        )
-        for name, strategy in STRATEGIES.items():
-            info = strategy.info
-            shown = f"[{info.display_name}; {info.family}; {info.role}]"
-            print(f"  {name:18} {shown} {strategy.summary}")
-            types = field_types(strategy.params_type)
-            defaults = strategy.params_type()
-            for f in fields(strategy.params_type):
-                value = getattr(defaults, f.name)
-                print(f"  {'':18}   {f.name}: {describe_type(types[f.name])} = {value!r}")
+        broken |= _list_strategies()
     if what in ("all", "protocol"):
-        print(
-            "protocol (every strategy; per-benchmark presets apply, a strategy's own preset "
-            "settings win over shared ones, and what --set types wins over both; "
-            "clbench protocol shows a run's values and their sources):"
-        )
-        types = field_types(ProtocolParams)
-        for f in fields(ProtocolParams):
-            print(f"  {'':18}   {f.name}: {describe_type(types[f.name])} = {f.default!r}")
+        _list_protocol()
     if what in ("all", "suites"):
         _list_suites()
-    broken = {**BENCHMARKS.broken(), **STRATEGIES.broken()}
-    if broken and what in ("all", "benchmarks", "strategies"):
+    if broken:
         print("could not be loaded:")
         for name, why in sorted(broken.items()):
             print(f"  {name:18} {why}")
     return 0
 
 
+def _check_names(benchmark: str, strategy: str) -> None:
+    """The first checks of `clbench.resolution.resolve`, made before the training code is
+    imported: a wrong benchmark name is reported without importing any strategy or Avalanche."""
+    from clbench.data import BENCHMARKS
+
+    BENCHMARKS.get(benchmark)
+    from clbench.strategies import STRATEGIES
+
+    STRATEGIES.get(strategy)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     import torch
 
     from clbench.params import overrides_from_assignments
+
+    torch.set_num_threads(args.threads)
+    typed = overrides_from_assignments(args.set)
+    _check_names(args.benchmark, args.strategy)
     from clbench.resolution import RunSpec
     from clbench.runner import run
 
-    torch.set_num_threads(args.threads)
     spec = RunSpec(
         benchmark=args.benchmark,
         strategy=args.strategy,
@@ -98,7 +137,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         device=args.device,
         data_root=args.data_root,
         download=not args.no_download,
-        typed=overrides_from_assignments(args.set),
+        typed=typed,
     )
     say = None if args.quiet else (lambda message: print(message, file=sys.stderr, flush=True))
     result = run(spec, Path(args.results), progress=say, checkpoints=args.checkpoints, log=args.log)
@@ -112,20 +151,25 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_protocol(args: argparse.Namespace) -> int:
     from clbench.params import overrides_from_assignments
-    from clbench.protocol_card import card_markdown, card_text, paper_page
-    from clbench.resolution import RunSpec, resolve
 
     if args.paper_page:
+        from clbench.protocol_card import paper_page
+
         sys.stdout.write(paper_page())
         return 0
     if not args.benchmark or not args.strategy:
         raise ClbenchError("clbench protocol needs --benchmark and --strategy (or --paper-page)")
+    typed = overrides_from_assignments(args.set)
+    _check_names(args.benchmark, args.strategy)
+    from clbench.protocol_card import card_markdown, card_text
+    from clbench.resolution import RunSpec, resolve
+
     spec = RunSpec(
         benchmark=args.benchmark,
         strategy=args.strategy,
         seed=args.seed,
         model=args.model,
-        typed=overrides_from_assignments(args.set),
+        typed=typed,
     )
     resolved = resolve(spec)
     if args.json:

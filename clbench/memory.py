@@ -15,7 +15,6 @@ from collections.abc import Iterable, Iterator, Sized
 from typing import cast
 
 import torch
-from avalanche.benchmarks.utils import AvalancheDataset
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
@@ -36,6 +35,9 @@ def dataset_bytes(dataset: Dataset) -> int:
 
 class _Counter:
     def __init__(self) -> None:
+        from avalanche.benchmarks.utils import AvalancheDataset  # counted when training only
+
+        self.stored_datasets = AvalancheDataset
         self.storages: set[tuple[str, int]] = set()
         self.visited: set[int] = set()
         self.total = 0
@@ -56,7 +58,7 @@ class _Counter:
         elif isinstance(obj, nn.Module):
             for t in [*obj.parameters(), *obj.buffers()]:
                 self.tensor(t)
-        elif isinstance(obj, AvalancheDataset):
+        elif isinstance(obj, self.stored_datasets):
             self.total += dataset_bytes(obj)
         elif isinstance(obj, DataLoader | Iterator):
             return

@@ -13,7 +13,8 @@ A run whose valid result file exists, made by the current code (`clbench.provena
 so an interrupted sweep (even one killed with SIGKILL) resumes where it stopped: result files are
 written atomically, so a file is either complete or absent. A run that fails is recorded in
 `<name>.failed.json` with its error and the sweep goes on. Runs execute on an executor
-(`clbench.executors`).
+(`clbench.executors`), imported with the training code when a sweep plans or runs: reading and
+expanding a suite does not import them.
 """
 
 from __future__ import annotations
@@ -27,22 +28,21 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
 from clbench.arguments import check_seed
 from clbench.data import BENCHMARKS
 from clbench.errors import ClbenchError, ConfigError
-from clbench.executors import Executor
-from clbench.executors.base import Interrupted, interruptible
-from clbench.executors.local import LocalExecutor
 from clbench.params import parse_assignment
 from clbench.provenance import current_code_digest, harness_digest
 from clbench.resolution import OWN_PROTOCOL_PREFIX, RunSpec, resolve
-from clbench.runner import strategy_module
 from clbench.store import InvalidDocument, ensure_writable, load_result, remove_temporaries
 from clbench.strategies import STRATEGIES
+
+if TYPE_CHECKING:
+    from clbench.executors import Executor
 
 SUITE_KEYS = {"benchmarks", "strategies", "seeds", "presets", "overrides", "grid"}
 PRESET_KEYS = {"protocol", "strategies", "strategy_protocol"}
@@ -262,6 +262,8 @@ def plan(
     again, unless `reuse_stale`; an invalid result file is run again as if absent, with a warning
     line on stderr. Duplicate specs run once. `names`: the specs' resolved names, where the caller
     has them."""
+    from clbench.runner import strategy_module
+
     names = names or [resolve(spec).name for spec in specs]
     harness = harness_digest()  # read once; each strategy's package is read once below
     digests: dict[str | None, str] = {}
@@ -300,6 +302,9 @@ def run_sweep(
     local, in the foreground); failed runs leave a failure file. On a terminal a bar counts the
     runs; elsewhere (logs) each finished run is one line. SIGINT or SIGTERM while the runs go on
     stops those in progress and raises `Interrupted`, which says how far the sweep got."""
+    from clbench.executors.base import Interrupted, interruptible
+    from clbench.executors.local import LocalExecutor
+
     results_dir = Path(results_dir)
     executor = executor or LocalExecutor()
     summary = SweepSummary()

@@ -3,7 +3,8 @@
 A benchmark builder returns a `TaskSequence`: per task, training and test images with labels already
 remapped to 0..C-1. The harness (not the builder) carves the validation split out of each task's
 training data with the run's seed and `pc_valid`, attaches task labels and builds the scenario with
-Avalanche's `dataset_benchmark` (its newer builders break multi-head models).
+Avalanche's `dataset_benchmark` (its newer builders break multi-head models). Avalanche is
+imported by `to_scenario` only, so that the registry and its builders load without it.
 """
 
 from __future__ import annotations
@@ -15,12 +16,9 @@ from typing import Literal
 
 import numpy as np
 import torch
-from avalanche.benchmarks import dataset_benchmark
-from avalanche.benchmarks.utils import _make_taskaware_classification_dataset
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from clbench.data.loading import with_sample_origin
 from clbench.errors import ConfigError
 
 DataOrder = Literal["reference", "torch"]
@@ -150,6 +148,11 @@ def to_scenario(
     training); the test stream stays one experience per task. `validation_split` is the rule of
     `split_validation` (task k's random split is seeded with seed + k).
     """
+    from avalanche.benchmarks import dataset_benchmark
+    from avalanche.benchmarks.utils import _make_taskaware_classification_dataset
+
+    from clbench.data.loading import with_sample_origin
+
     streams: dict[str, list] = {"train": [], "valid": [], "test": []}
     for task_id, task in enumerate(sequence.tasks):
         train_idx, valid_idx = split_validation(

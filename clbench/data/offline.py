@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 
 from clbench.data.benchmark import (
     MNIST_MEAN,
@@ -24,6 +23,8 @@ PAIRS = [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]
 
 
 def _fixed_split(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, ...]:
+    from sklearn.model_selection import train_test_split
+
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.2, stratify=y, random_state=0)
     return (
         torch.from_numpy(x_tr),

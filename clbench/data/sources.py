@@ -8,7 +8,12 @@ with a one-line message naming the expected files and where they come from.
 
 Pickled data files are read by a restricted unpickler that builds only numpy arrays, numpy
 scalars and plain Python values: a file naming any other code is refused, not run.
+
+torchvision and scipy are imported by the loaders that read with them, so that listing the
+benchmarks does not import them.
 """
+
+from __future__ import annotations
 
 import codecs
 import gzip
@@ -21,13 +26,15 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import numpy as np
-import scipy.io
-import torchvision.datasets as tvd
 
 from clbench.errors import MissingDataError
+
+if TYPE_CHECKING:
+    import torchvision.datasets as tvd
 
 __all__ = [
     "ImageArrays",
@@ -149,6 +156,8 @@ _LAYOUTS: dict[str, _Layout] = {
 
 def load_cifar10(root: Path, download: bool) -> ImageArrays:
     """CIFAR-10 from ``<root>/cifar-10-batches-py/{data_batch_1..5,test_batch}``; 3 x 32 x 32."""
+    import torchvision.datasets as tvd
+
     layout = _LAYOUTS["cifar10"]
     _ensure(layout, Path(root), download, lambda: tvd.CIFAR10(root, train=False, download=True))
     folder = Path(root) / layout.folder
@@ -161,6 +170,8 @@ def load_cifar10(root: Path, download: bool) -> ImageArrays:
 
 def load_cifar100(root: Path, download: bool) -> ImageArrays:
     """CIFAR-100 from ``<root>/cifar-100-python/{train,test}``; 3 x 32 x 32, fine labels 0..99."""
+    import torchvision.datasets as tvd
+
     layout = _LAYOUTS["cifar100"]
     _ensure(layout, Path(root), download, lambda: tvd.CIFAR100(root, train=False, download=True))
     folder = Path(root) / layout.folder
@@ -171,11 +182,15 @@ def load_cifar100(root: Path, download: bool) -> ImageArrays:
 
 def load_mnist(root: Path, download: bool) -> ImageArrays:
     """MNIST from ``<root>/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]``."""
+    import torchvision.datasets as tvd
+
     return _load_idx(_LAYOUTS["mnist"], tvd.MNIST, Path(root), download)
 
 
 def load_fashion_mnist(root: Path, download: bool) -> ImageArrays:
     """Fashion-MNIST from ``<root>/FashionMNIST/raw/`` with the same four IDX files as MNIST."""
+    import torchvision.datasets as tvd
+
     return _load_idx(_LAYOUTS["fashion_mnist"], tvd.FashionMNIST, Path(root), download)
 
 
@@ -184,6 +199,8 @@ def load_svhn(root: Path, download: bool) -> ImageArrays:
 
     Each .mat holds 'X' (32 x 32 x 3 x N uint8) and 'y' (N x 1, with 10 standing for digit 0).
     """
+    import torchvision.datasets as tvd
+
     layout = _LAYOUTS["svhn"]
 
     def fetch() -> None:
@@ -338,6 +355,8 @@ def _read_cifar_batch(path: Path, label_key: str, n_classes: int) -> tuple[np.nd
 
 def _read_svhn(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """One SVHN .mat file as N x 3 x 32 x 32 images and labels with 10 mapped to 0."""
+    import scipy.io
+
     try:
         mat = scipy.io.loadmat(path)
     except (OSError, ValueError) as exc:

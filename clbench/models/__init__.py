@@ -1,4 +1,8 @@
-"""Model registry: a name maps to a backbone builder; every model is a `MultiHeadNet`."""
+"""Model registry: a name maps to a backbone builder; every model is a `MultiHeadNet`.
+
+The registry imports no Avalanche module: `MultiHeadNet` (`clbench.models.heads`, an Avalanche
+`MultiTaskModule`) is imported when a model is built.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,16 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 from torch import nn
 
 from clbench.errors import ConfigError
-from clbench.models.heads import MultiHeadNet
 from clbench.models.paper import MLP, AlexNet5, ReducedResNet18, SmallCNN
+
+if TYPE_CHECKING:
+    from clbench.models.heads import MultiHeadNet
 
 
 @dataclass
@@ -102,6 +108,8 @@ def build_model(
     name: str, input_shape: tuple[int, ...], n_heads: int, n_classes: int, params: ModelParams
 ) -> MultiHeadNet:
     """Backbone `name` for `input_shape` with `n_heads` bias-free heads of `n_classes` outputs."""
+    from clbench.models.heads import MultiHeadNet
+
     if name not in MODELS:
         raise ConfigError(f"unknown model {name!r}; valid models: {', '.join(MODELS)}")
     backbone, problem = _backbone(name, tuple(input_shape), params)
