@@ -64,12 +64,18 @@ def _list_strategies() -> dict[str, str]:
         info = strategy.info
         shown = f"[{info.display_name}; {info.family}; {info.role}]"
         print(f"  {name:18} {shown} {strategy.summary}")
-        types = field_types(strategy.params_type)
-        defaults = strategy.params_type()
-        for f in fields(strategy.params_type):
-            value = getattr(defaults, f.name)
-            print(f"  {'':18}   {f.name}: {describe_type(types[f.name])} = {value!r}")
-    return STRATEGIES.broken()
+        for params_type in strategy.params_types:
+            types = field_types(params_type)
+            defaults = params_type()
+            if strategy.selector is not None:
+                chosen = getattr(defaults, strategy.selector)
+                print(f"  {'':18}   with {strategy.selector} = {chosen!r}:")
+            for f in fields(params_type):
+                value = getattr(defaults, f.name)
+                print(f"  {'':18}   {f.name}: {describe_type(types[f.name])} = {value!r}")
+    from clbench.presets import broken_presets
+
+    return {**STRATEGIES.broken(), **broken_presets()}
 
 
 def _list_protocol() -> None:
