@@ -20,7 +20,7 @@ JOBS ?= $(shell nproc)
 STAMP := $(VENV)/.installed-$(shell printf '%s' "$(CURDIR)" | cat - pyproject.toml Makefile | sha256sum | cut -c1-16)
 BIN := $(VENV)/bin
 
-.PHONY: venv test lint bench clean-venv
+.PHONY: venv test lint ruff-check format-check typecheck bench clean-venv
 
 venv: $(STAMP)
 
@@ -40,9 +40,17 @@ $(STAMP): pyproject.toml Makefile
 test: venv
 	HOME=$$(mktemp -d) $(BIN)/python -m pytest -q
 
-lint: venv
+lint: ruff-check format-check
+
+ruff-check: venv
 	$(BIN)/ruff check clbench baselines tests
+
+format-check: venv
 	$(BIN)/ruff format --check clbench baselines tests
+
+# mypy reads its settings and the packages it checks from pyproject.toml ([tool.mypy]).
+typecheck: venv
+	$(BIN)/mypy
 
 bench: venv
 	$(BIN)/clbench bench --suite $(SUITE) --results $(RESULTS) --report $(REPORT) --jobs $(JOBS)

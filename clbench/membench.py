@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 from clbench.arguments import OneLineParser, summary
 from clbench.data import BENCHMARKS
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     for name in names:
         STRATEGIES.get(name)
-    runs = [(name, name, {}) for name in names]
+    runs: list[tuple[str, str, dict[str, Any]]] = [(name, name, {}) for name in names]
     if "ness" in names:
         runs = [r for r in runs if r[0] != "ness"]
         runs += [("ness (raw)", "ness", {"ness": {"source": "raw"}})]

@@ -29,14 +29,14 @@ import itertools
 import statistics
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from avalanche.benchmarks.utils.data_loader import TaskBalancedDataLoader
 from avalanche.models import avalanche_forward
-from torch import Tensor
+from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from clbench.arguments import OneLineParser, positive_int, summary
@@ -62,7 +62,8 @@ class StepBench:
     def segment(self) -> None:
         """`len(batches)` iterations of the template's training loop."""
         template = self.prepared.template
-        template.dataloader = self.batches
+        # The template's loop only iterates its loader: the fixed batches stand in for it.
+        template.dataloader = self.batches  # type: ignore[assignment]
         template.training_epoch()
 
 
@@ -125,9 +126,10 @@ def projection_products(bench: StepBench) -> list[Callable[[], Tensor]]:
         avalanche_forward(model, x, t)
     for hook in hooks:
         hook.remove()
-    products = []
+    products: list[Callable[[], Tensor]] = []
     for name, layer in layers.items():
         if isinstance(layer, InputProjectedLinear):
+            assert isinstance(layer, nn.Linear)  # mixed into Linear layers only (`project_inputs`)
             rows = inputs[name].flatten(0, -2)
             weight = layer.weight
             operand = rows if len(rows) < len(weight) else torch.randn_like(weight)
@@ -137,7 +139,9 @@ def projection_products(bench: StepBench) -> list[Callable[[], Tensor]]:
     return products
 
 
-def bare_step_loop(model: torch.nn.Module, batches: list, lr: float) -> Callable[[], None]:
+def bare_step_loop(
+    model: torch.nn.Module, batches: Iterable[Sequence[Tensor]], lr: float
+) -> Callable[[], None]:
     """A plain PyTorch loop over `batches` (x, y, task) on `model`."""
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=lr)
 
@@ -157,7 +161,7 @@ def _seconds(fn: Callable[[], None]) -> float:
     return time.perf_counter() - started
 
 
-def _call_all(functions: list[Callable[[], object]]) -> None:
+def _call_all(functions: Sequence[Callable[[], object]]) -> None:
     for function in functions:
         function()
 
@@ -232,14 +236,14 @@ def main(argv: list[str] | None = None) -> int:
 
     per_step: dict[str, list[float]] = {b.name: [] for b in benches}
     ratios: dict[str, list[float]] = {b.name: [] for b in benches}
-    harness = {"step": [], "epoch": []}
+    harness: dict[str, list[float]] = {"step": [], "epoch": []}
     for round_ in range(args.repeats):
         shift = round_ % len(benches)
         order = benches[shift:] + benches[:shift]
-        seconds = {b.name: _seconds(b.segment) / args.steps for b in order}
-        for name, value in seconds.items():
+        step_seconds = {b.name: _seconds(b.segment) / args.steps for b in order}
+        for name, value in step_seconds.items():
             per_step[name].append(value)
-            ratios[name].append(value / seconds["naive"])
+            ratios[name].append(value / step_seconds["naive"])
         harness["step"].append(_seconds(naive.segment) / _seconds(bare_steps))
         harness["epoch"].append(_seconds(harness_epoch) / _seconds(bare_epoch))
 

@@ -160,7 +160,7 @@ def write_failure(results_dir: Path, name: str, error: str, detail: str = "") ->
     write_json_atomic(failure_path(results_dir, name), record)
 
 
-def write_replacing(path: Path, write: Callable[[Path], None]) -> None:
+def write_replacing(path: Path, write: Callable[[Path], object]) -> None:
     """Write `path` by calling `write` on `TMP_PREFIX + name` beside it and renaming that into
     place: a reader sees the old file or the whole new one, and a failed write leaves neither the
     temporary file nor a partial `path`. A leftover temporary file (or a link placed there) is
@@ -236,7 +236,7 @@ def schema_problem(value: Any, kind: Any, where: str = "") -> str | None:
     if not _fits(value, kind):
         return f"{where or 'the document'} is {_shown(value)}, expected {_wanted(kind)}"
     inner: list[tuple[str, Any, Any]] = []  # (where, value, kind) of what `value` holds
-    if is_dataclass(kind):
+    if isinstance(kind, type) and is_dataclass(kind):
         required = [
             f.name
             for f in fields(kind)

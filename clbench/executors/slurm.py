@@ -3,7 +3,7 @@ processes (submitit's own test mode) without a scheduler."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +20,7 @@ class SubmititExecutor:
     timeout_min: int = 240
     log: tuple[str, ...] = ()
 
-    def run_all(self, specs: list[RunSpec], results_dir: Path) -> Iterator[Outcome]:
+    def run_all(self, specs: list[RunSpec], results_dir: Path) -> Generator[Outcome, None, None]:
         import submitit
 
         if not specs:

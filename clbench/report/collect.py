@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,6 +167,16 @@ def _value_text(value: Any) -> str:
     return "(unset)" if isinstance(value, float) and math.isnan(value) else str(value)
 
 
+def _variant_texts(
+    values: dict[Hashable, dict[str, Any]], text: Callable[[Any], str]
+) -> dict[Hashable, str]:
+    """Each run's variant label: its differing parameters `name=value`, values shown by `text`."""
+    return {
+        i: ", ".join(f"{c.split('.', 1)[-1]}={text(v)}" for c, v in row.items())
+        for i, row in values.items()
+    }
+
+
 def _label_variants(runs: pd.DataFrame) -> pd.DataFrame:
     """Add `variant` (the parameters in which a run's configuration differs from the other
     configurations of its strategy on its benchmark, as text) and `varied` ({parameter: value});
@@ -176,13 +186,9 @@ def _label_variants(runs: pd.DataFrame) -> pd.DataFrame:
         configs = pd.DataFrame(list(group["config"]), index=group.index)
         differing = [c for c in configs.columns if configs[c].astype(str).nunique() > 1]
         values = {i: {c: configs.at[i, c] for c in differing} for i in group.index}
-        for text in (_value_text, json.dumps):  # json tells 1 from "1" where both occur
-            labels = {
-                i: ", ".join(f"{c.split('.', 1)[-1]}={text(v)}" for c, v in row.items())
-                for i, row in values.items()
-            }
-            if len(set(labels.values())) == group["config_key"].nunique():
-                break
+        labels = _variant_texts(values, _value_text)
+        if len(set(labels.values())) != group["config_key"].nunique():
+            labels = _variant_texts(values, json.dumps)  # json tells 1 from "1" where both occur
         variants.update(labels)
         varied.update(values)
     runs = runs.copy()
@@ -261,7 +267,7 @@ def collect(results_dir: Path) -> Collected:
 
 def _missing(runs: pd.DataFrame) -> list[dict[str, Any]]:
     """Seeds that a configuration lacks while other configurations of its benchmark have them."""
-    missing = []
+    missing: list[dict[str, Any]] = []
     if runs.empty:
         return missing
     for benchmark, bench_runs in runs.groupby("benchmark"):

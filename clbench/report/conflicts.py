@@ -61,7 +61,7 @@ def find_conflicts(runs: pd.DataFrame) -> list[str]:
     for benchmark, bench in runs.groupby("benchmark", sort=False):
         if bench["harness_digest"].map(lambda v: _value("harness_digest", v)).nunique() > 1:
             lines.append(
-                f"{benchmark}: rows measured by different harness code: "
+                f"{benchmark!s}: rows measured by different harness code: "
                 f"{_split(bench, 'harness_digest')}"
             )
     return lines

@@ -26,8 +26,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from matplotlib.axis import Axis
-from matplotlib.backends.backend_agg import RendererAgg
+from matplotlib.axis import XAxis, YAxis
+from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.text import Text
@@ -94,9 +94,7 @@ def save(drawn: Drawn, folder: Path, stems: FileStems | None = None) -> list[Pat
     names; none: a fresh `FileStems`), and release it."""
     stem = (stems or FileStems())(*drawn.parts)
     paths = [
-        write_inside(
-            folder, f"{stem}.{kind}", lambda tmp, kind=kind: drawn.figure.savefig(tmp, format=kind)
-        )
+        write_inside(folder, f"{stem}.{kind}", functools.partial(drawn.figure.savefig, format=kind))
         for kind in ("png", "pdf")
     ]
     plt.close(drawn.figure)
@@ -205,23 +203,28 @@ def _tidy(fig: plt.Figure) -> None:
         box = ax.get_window_extent()
         width, height = box.width / fig.dpi, box.height / fig.dpi
         room += [(ax.title, width), (ax.xaxis.label, width), (ax.yaxis.label, height)]
-    if fig._suptitle is not None:
-        room.append((fig._suptitle, fig.get_figwidth() - EDGE_IN))
+    # Matplotlib keeps the suptitle's Text (None before `suptitle`) in a private attribute its
+    # stubs leave out; `get_suptitle` gives only the string.
+    suptitle: Text | None = fig._suptitle  # type: ignore[attr-defined]
+    if suptitle is not None:
+        room.append((suptitle, fig.get_figwidth() - EDGE_IN))
     wrapped = False
     for text, width in room:
-        fitted = _fit(text.get_text(), width, text.get_fontsize())
+        fitted = _fit(text.get_text(), width, text.get_fontproperties().get_size_in_points())
         if fitted != text.get_text():
             text.set_text(fitted)
             wrapped = True
     if wrapped:
         fig.draw_without_rendering()
-    renderer = fig.canvas.get_renderer()
+    canvas = fig.canvas
+    assert isinstance(canvas, FigureCanvasAgg)  # figures are drawn with Agg (`apply_style`)
+    renderer = canvas.get_renderer()
     for ax in (ax for ax in fig.axes if ax.get_visible()):
-        for axis in (ax.xaxis, ax.yaxis):
-            _thin(axis, renderer, fig.dpi)
+        _thin(ax.xaxis, renderer, fig.dpi)
+        _thin(ax.yaxis, renderer, fig.dpi)
 
 
-def _thin(axis: Axis, renderer, dpi: float) -> None:
+def _thin(axis: XAxis | YAxis, renderer: RendererAgg, dpi: float) -> None:
     """Keep the label of every k-th major tick in view (the first one's included), k the
     smallest at which no two labels come closer than `TICK_GAP_PT`."""
     low, high = sorted(axis.get_view_interval())
@@ -493,7 +496,7 @@ def per_task_accuracy(runs: pd.DataFrame, benchmark: str, spread: str) -> list[D
     rows = rows_of(runs)
     n_tasks = len(rows[0].runs["matrix"].iloc[0])
     colors = sns.color_palette("viridis", n_tasks)
-    styles = [RowStyle(tuple(color), "o") for color in colors]
+    styles = [RowStyle(color, "o") for color in colors]
     key = _key([f"task {j + 1}" for j in range(n_tasks)], DOUBLE_COLUMN_IN)
     title_size = _points(mpl.rcParams["axes.titlesize"])
     panel_width = DOUBLE_COLUMN_IN / PER_TASK_COLUMNS - 0.45  # less the y tick labels

@@ -89,6 +89,12 @@ def _strategy_key(selection: Selection, first: pd.Series) -> tuple:
     return (rank, family, first["display_name"].lower(), first["strategy"])
 
 
+def _config_key(selection: Selection, config: pd.Series) -> tuple[tuple, list[tuple]]:
+    """Where a configuration's row goes: its strategy's place, then its varied values."""
+    varied: dict[str, Any] = config["varied"]
+    return _strategy_key(selection, config), [_number_first(v) for v in varied.values()]
+
+
 def _labels(
     labels: Mapping[str, str], run: str, strategy: str, variant: str, name: str
 ) -> tuple[str, str]:
@@ -127,13 +133,8 @@ def lay_out(runs: pd.DataFrame, selection: Selection) -> tuple[pd.DataFrame, lis
     rows = {}
     for _, bench in runs.groupby("benchmark", sort=False):
         configs = bench.drop_duplicates("config_key")
-        keyed = sorted(
-            configs.index,
-            key=lambda i: (
-                _strategy_key(selection, configs.loc[i]),
-                [_number_first(v) for v in configs.at[i, "varied"].values()],
-            ),
-        )
+        keys = {i: _config_key(selection, config) for i, config in configs.iterrows()}
+        keyed = sorted(configs.index, key=keys.__getitem__)
         order = {configs.at[i, "config_key"]: n for n, i in enumerate(keyed)}
         rows.update({i: order[bench.at[i, "config_key"]] for i in bench.index})
     runs["row"] = pd.Series(rows, dtype=int)

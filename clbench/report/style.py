@@ -53,9 +53,7 @@ def row_styles(rows: Sequence[Hashable]) -> dict[Hashable, RowStyle]:
     Every row's colour differs from every other's; markers cycle through 13 shapes, so rows next
     to each other (the variants of one strategy among them) never share one."""
     colors = _PALETTE if len(rows) <= len(_PALETTE) else sns.color_palette("husl", len(rows))
-    return {
-        row: RowStyle(tuple(colors[i]), _MARKERS[i % len(_MARKERS)]) for i, row in enumerate(rows)
-    }
+    return {row: RowStyle(colors[i], _MARKERS[i % len(_MARKERS)]) for i, row in enumerate(rows)}
 
 
 def apply_style() -> None:

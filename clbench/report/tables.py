@@ -15,6 +15,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -179,6 +180,11 @@ def comparable_times(runs: pd.DataFrame) -> bool:
     return all(runs[key].notna().all() and runs[key].map(str).nunique() == 1 for key in TIMING)
 
 
+def _by_row(runs: pd.DataFrame) -> dict[int, pd.DataFrame]:
+    """Laid-out runs by row, in row order; rows are integers (`layout.lay_out`)."""
+    return cast(dict[int, pd.DataFrame], dict(list(runs.groupby("row"))))
+
+
 def winner(runs: pd.DataFrame, column: Column, alpha: float) -> int | None:
     """The row whose value is bold in `column` among one benchmark's laid-out runs: the method
     (role `method`) with the best mean, where every method row has at least
@@ -189,13 +195,13 @@ def winner(runs: pd.DataFrame, column: Column, alpha: float) -> int | None:
     if column.key == "seconds" and not comparable_times(runs):
         return None
     methods = runs[(runs["role"] == "method") & runs[column.key].notna()]
-    groups = dict(list(methods.groupby("row")))
+    groups = _by_row(methods)
     if len(groups) < 2 or any(
         g["seed"].nunique() < stats.MIN_SEEDS_FOR_CLAIM for g in groups.values()
     ):
         return None
     means = {row: g[column.key].mean() * column.scale for row, g in groups.items()}
-    best = (max if column.higher_is_better else min)(means, key=means.get)
+    best = (max if column.higher_is_better else min)(means, key=means.__getitem__)
     for row, group in groups.items():
         if row == best:
             continue
@@ -396,7 +402,7 @@ def latex_table(
         heads += ["ACC pub.", "BWT pub."]
     body: list[str] = []
     previous = None
-    for i, line in rows.iterrows():
+    for i, (_, line) in enumerate(rows.iterrows()):  # `published` has a cell per row, in order
         if previous is not None and line["family"] != previous:
             body.append(r"\midrule")
         previous = line["family"]
@@ -447,7 +453,7 @@ def pairwise(runs: pd.DataFrame, alpha: float) -> pd.DataFrame:
     """Every pair of rows of one benchmark on each quantity of `PAIRWISE`: means, the test
     (`stats.compare`), its p-value, Holm's adjustment over the benchmark's pairs for that
     quantity, and which row is better at level `alpha` after it."""
-    groups = dict(list(runs.groupby("row")))
+    groups = _by_row(runs)
     lines = []
     for key in PAIRWISE:
         found = []

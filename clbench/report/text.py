@@ -55,7 +55,7 @@ class FileStems:
         return stem
 
 
-def write_inside(root: Path, relative: str, write: Callable[[Path], None]) -> Path:
+def write_inside(root: Path, relative: str, write: Callable[[Path], object]) -> Path:
     """Write `root/relative` by calling `write` on a temporary file (`write_replacing`). Refused
     (ClbenchError) where the path, its `..` resolved, is not below `root`; a failed write is a
     ClbenchError too."""
