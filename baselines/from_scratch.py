@@ -1,16 +1,20 @@
 """Initialised training from the initial weights: every task starts from scratch."""
 
+from __future__ import annotations
+
 import copy
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from torch import Tensor, nn
 
-from clbench.models import MultiHeadNet
 from clbench.strategies import StrategyBuild
 from clbench.strategies.contract import StrategyPlugin
 from clbench.strategy_info import describe
+
+if TYPE_CHECKING:  # the model class imports Avalanche, which listing strategies does not
+    from clbench.models.heads import MultiHeadNet
 
 
 @dataclass
@@ -24,7 +28,7 @@ class ResetToInitial(StrategyPlugin):
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
-        shared = cast(MultiHeadNet, model).shared_modules()  # every model is a MultiHeadNet
+        shared = cast("MultiHeadNet", model).shared_modules()  # every model is a MultiHeadNet
         self.initial = copy.deepcopy(shared.state_dict())
 
     def before_training_exp(self, strategy, **kwargs) -> None:

@@ -218,7 +218,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         selection=selection,
         spread=args.spread,
         alpha=args.alpha,
-        figures=tuple(_names(args.figures) if args.figures is not None else FIGURES),
+        figures=tuple(_names(args.figures) or []) if args.figures is not None else tuple(FIGURES),
         allow_mixed=args.allow_mixed,
     )
     out = Path(args.out) if args.out else Path(args.results_dir) / "report"
@@ -585,7 +585,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args, args.extra = parser.parse_known_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    args.extra = extra
     if args.extra and not getattr(args, "passes_extra", False):
         parser.error(f"unrecognized arguments: {' '.join(args.extra)}")
     try:

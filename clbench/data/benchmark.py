@@ -89,7 +89,7 @@ class ImageTensors(Dataset):
         images = images.float()
         if self._scale != 1.0:  # float inputs are used as they are (x * 1.0 is x)
             images = images * self._scale
-        if self._mean is not None:
+        if self._mean is not None and self._std is not None:  # set together (TaskData)
             images = (images - self._mean) / self._std
         return images
 
@@ -258,9 +258,11 @@ def permuted_tasks(
 
 
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
+#: (x_train, y_train, x_test, y_test) of a dataset.
+Split = tuple[Tensor, Tensor, Tensor, Tensor]
 
 
-def permuted_mnist(name: str, data: tuple[Tensor, ...], options: DataOptions) -> TaskSequence:
+def permuted_mnist(name: str, data: Split, options: DataOptions) -> TaskSequence:
     """Ten pixel-permuted copies of MNIST-like (x_train, y_train, x_test, y_test), normalised with
     MNIST's mean and std, one shared ten-way head (GPM's PMNIST; `permuted_tasks`)."""
     tasks = permuted_tasks(

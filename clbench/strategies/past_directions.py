@@ -4,11 +4,15 @@ update magnitude")."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor, nn
 
-from clbench.models import MultiHeadNet
 from clbench.strategies.task_data import task_loss_backward
+
+if TYPE_CHECKING:  # the model class imports Avalanche, which listing strategies does not
+    from clbench.models.heads import MultiHeadNet
 
 
 def shared_parameters(model: MultiHeadNet) -> dict[str, nn.Parameter]:
