@@ -20,7 +20,7 @@ JOBS ?= $(shell nproc)
 STAMP := $(VENV)/.installed-$(shell printf '%s' "$(CURDIR)" | cat - pyproject.toml Makefile | sha256sum | cut -c1-16)
 BIN := $(VENV)/bin
 
-.PHONY: venv test lint ruff-check format-check typecheck bench clean-venv
+.PHONY: venv test test-fast lint ruff-check format-check typecheck bench clean-venv
 
 venv: $(STAMP)
 
@@ -36,9 +36,14 @@ $(STAMP): pyproject.toml Makefile
 	@printf '%s\n' "$(CURDIR)" > $(VENV)/.checkout
 	@touch $@
 
-# Tests run under a fresh, empty HOME: importing avalanche writes a config there.
+# Tests run under a fresh, empty HOME (importing avalanche writes a config there), on every core
+# (pytest-xdist, one torch thread per worker); test-fast leaves out those marked slow.
+TEST_WORKERS ?= $(shell nproc)
 test: venv
-	HOME=$$(mktemp -d) $(BIN)/python -m pytest -q
+	HOME=$$(mktemp -d) $(BIN)/python -m pytest -q -n $(TEST_WORKERS)
+
+test-fast: venv
+	HOME=$$(mktemp -d) $(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not slow"
 
 lint: ruff-check format-check
 
