@@ -6,8 +6,8 @@ finite and at most `LOSS_CEILING`, since a diverging run's loss can stay finite 
 split-digits, NESS's and Adam-NSCL's do, and their weights too). After every epoch it checks that
 the Euclidean norm of the model's weights is finite, in their own precision: float32 weights whose
 norm exceeds float32's range fail even when each weight is finite (naive's at lr 1e3). Per step
-that norm would cost more than the rest of a small model's step allows (13-25 us a step on a CPU,
-10-18 % of a split-digits MLP step), and a weight that blows up shows in the next step's loss. At
+that norm would cost a noticeable share of a small model's step (docs/performance.md), and a
+weight that blows up shows in the next step's loss. At
 every task's end the runner checks the task's parameter distance (`check_distance`), which
 measures the effective weights (NESS's W + A B^T).
 """

@@ -103,8 +103,10 @@ def files_digest(files: list[Path]) -> str:
     """SHA-256 over the paths (from their top-level package) and contents of `files`."""
     digest = hashlib.sha256()
     for path in files:
-        top = next(p for p in reversed(path.parents) if (p / "__init__.py").is_file())
-        digest.update(str(path.relative_to(top.parent)).encode())
+        outside = path.parent  # the folder that holds its top-level package, or the module
+        while (outside / "__init__.py").is_file():
+            outside = outside.parent
+        digest.update(str(path.relative_to(outside)).encode())
         digest.update(b"\0")
         digest.update(path.read_bytes())
         digest.update(b"\0")

@@ -103,6 +103,7 @@ def m(name, file, original, replacement, tests, reason=""):
 
 
 BASIS_PY = "clbench/linalg/basis.py"
+GPM_PY = "baselines/gpm.py"
 PROJECTION_PY = "clbench/strategies/projection.py"
 INPUT_PY = "clbench/strategies/input_projection.py"
 TRGP_PY = "baselines/trgp.py"
@@ -111,11 +112,11 @@ DFGP_PY = "baselines/dfgp.py"
 SAM_PY = "clbench/strategies/sam.py"
 GPCNS_PY = "baselines/gpcns.py"
 ADAM_PY = "baselines/adam_nscl.py"
-NESS_PY = "clbench/strategies/ness.py"
-ADAPTERS_PY = "clbench/strategies/adapters.py"
+NESS_PY = "baselines/ness/__init__.py"
+ADAPTERS_PY = "baselines/ness/adapters.py"
 
 MUTANTS: list[Mutant] = [
-    # --- clbench/linalg/basis.py: GPM ---------------------------------------------------------
+    # --- GPM's rule and the shared helpers (clbench/linalg/basis.py, baselines/gpm.py) --------
     m(
         "energy_rank_le",
         BASIS_PY,
@@ -139,9 +140,9 @@ MUTANTS: list[Mutant] = [
     ),
     m(
         "gpm_covered_energy_ignored",
-        BASIS_PY,
-        "r = _steps_below((total - residual_energy) / total, s_hat**2 / total, threshold)",
-        "r = _steps_below(total * 0, s_hat**2 / total, threshold)",
+        GPM_PY,
+        "r = steps_below((total - residual_energy) / total, s_hat**2 / total, threshold)",
+        "r = steps_below(total * 0, s_hat**2 / total, threshold)",
         LINALG,
     ),
     m(
@@ -151,181 +152,167 @@ MUTANTS: list[Mutant] = [
         "kept = len(s_hat)",
         LINALG,
     ),
-    # --- basis.py: SGP ------------------------------------------------------------------------
+    # --- SGP's rules (baselines/sgp.py) -------------------------------------------------------
     m(
         "sgp_importance_alpha_ignored",
-        BASIS_PY,
+        SGP_PY,
         "return (alpha + 1) * x / (alpha * x + top)",
         "return 11 * x / (10 * x + top)",
         LINALG,
     ),
     m(
         "sgp_importance_sum_not_max",
-        BASIS_PY,
+        SGP_PY,
         "    top = x.max()\n",
         "    top = x.sum()\n",
         LINALG,
     ),
     m(
         "sgp_initial_alpha_ignored",
-        BASIS_PY,
-        "return U_r, sgp_importance(s_r, alpha)",
-        "return U_r, sgp_importance(s_r, 10.0)",
+        SGP_PY,
+        "return U_r, importance(s_r, alpha)",
+        "return U_r, importance(s_r, 10.0)",
         LINALG,
     ),
     m(
         "sgp_extend_alpha_ignored",
-        BASIS_PY,
-        "importance = sgp_importance(torch.cat([strengths, s_new]), alpha)",
-        "importance = sgp_importance(torch.cat([strengths, s_new]), 10.0)",
+        SGP_PY,
+        "weights = importance(torch.cat([strengths, s_new]), alpha)",
+        "weights = importance(torch.cat([strengths, s_new]), 10.0)",
         LINALG,
     ),
     m(
         "sgp_extend_separate_maxima",
-        BASIS_PY,
-        "importance = sgp_importance(torch.cat([strengths, s_new]), alpha)",
-        "importance = torch.cat([sgp_importance(strengths, alpha), sgp_importance(s_new, alpha)])",
+        SGP_PY,
+        "weights = importance(torch.cat([strengths, s_new]), alpha)",
+        "weights = torch.cat([importance(strengths, alpha), importance(s_new, alpha)])",
         LINALG,
     ),
     m(
         "sgp_strengths_squared",
-        BASIS_PY,
+        SGP_PY,
         "strengths = torch.linalg.vector_norm(M.T @ R, dim=1)",
         "strengths = (M.T @ R).square().sum(dim=1)",
         LINALG,
     ),
     m(
         "sgp_previous_importance_dropped",
-        BASIS_PY,
-        "importance[:k] = (importance[:k] + lam).clamp(0, 1)",
-        "importance[:k] = importance[:k].clamp(0, 1)",
+        SGP_PY,
+        "weights[:k] = (weights[:k] + lam).clamp(0, 1)",
+        "weights[:k] = weights[:k].clamp(0, 1)",
         LINALG,
     ),
     m(
         "sgp_clip_dropped",
-        BASIS_PY,
-        "importance[:k] = (importance[:k] + lam).clamp(0, 1)",
-        "importance[:k] = importance[:k] + lam",
+        SGP_PY,
+        "weights[:k] = (weights[:k] + lam).clamp(0, 1)",
+        "weights[:k] = weights[:k] + lam",
         LINALG,
     ),
-    # --- basis.py: TRGP -----------------------------------------------------------------------
+    # --- TRGP's basis rule (baselines/trgp.py) ------------------------------------------------
     m(
         "trgp_rank_ascending",
-        BASIS_PY,
+        TRGP_PY,
         "order = torch.sort(values, descending=True, stable=True).indices",
         "order = torch.sort(values, descending=False, stable=True).indices",
         LINALG,
     ),
     m(
         "trgp_old_energy_not_squared",
-        BASIS_PY,
+        TRGP_PY,
         "delta = (M.T @ R).square().sum(dim=1)",
         "delta = (M.T @ R).square().sum(dim=1).sqrt()",
         LINALG,
     ),
     m(
         "trgp_target_without_threshold",
-        BASIS_PY,
+        TRGP_PY,
         "values[order], threshold * R.square().sum())",
         "values[order], R.square().sum())",
         LINALG,
     ),
     m(
         "trgp_skip_first_new_ignored",
-        BASIS_PY,
+        TRGP_PY,
         "new = chosen[chosen > k if skip_first_new else chosen >= k] - k",
         "new = chosen[chosen >= k] - k",
         LINALG,
     ),
     m(
         "trgp_inclusive_drops_first_new",
-        BASIS_PY,
+        TRGP_PY,
         "new = chosen[chosen > k if skip_first_new else chosen >= k] - k",
         "new = chosen[chosen > k] - k",
         LINALG,
     ),
     m(
         "trgp_task0_running_sum",
-        BASIS_PY,
-        "    if M.shape[1] == 0:\n        S = gpm_initial_basis(R, threshold)",
-        "    if M.shape[1] < 0:\n        S = gpm_initial_basis(R, threshold)",
+        TRGP_PY,
+        "    if M.shape[1] == 0:\n        S = initial_basis(R, threshold)",
+        "    if M.shape[1] < 0:\n        S = initial_basis(R, threshold)",
         LINALG,
     ),
-    # --- basis.py: GPCNS ----------------------------------------------------------------------
+    # --- GPCNS's rank, gradient space and merge (baselines/gpcns.py) --------------------------
     m(
         "cumulative_rank_lt",
-        BASIS_PY,
+        GPCNS_PY,
         "return int((torch.cumsum(values, 0) <= threshold * total).sum())",
         "return int((torch.cumsum(values, 0) < threshold * total).sum())",
         LINALG,
     ),
     m(
         "gpcns_gradient_space_round_off_kept",
-        BASIS_PY,
-        "V, s = _resolved(*left_singular(rows.T))",
+        GPCNS_PY,
+        "V, s = resolved(*left_singular(rows.T))",
         "V, s = left_singular(rows.T)",
         LINALG,
     ),
     m(
         "gpcns_merge_squared_ignored",
-        BASIS_PY,
+        GPCNS_PY,
         "r = cumulative_rank(s.square() if squared else s, threshold)",
         "r = cumulative_rank(s, threshold)",
         LINALG,
     ),
     m(
         "gpcns_merge_coefficient_ignored",
-        BASIS_PY,
-        "else sgp_importance(s[:r], coefficient)",
-        "else sgp_importance(s[:r], 5.0)",
+        GPCNS_PY,
+        "else importance(s[:r], coefficient)",
+        "else importance(s[:r], 5.0)",
         LINALG,
     ),
     m(
         "gpcns_merge_never_all_ones",
-        BASIS_PY,
-        "torch.ones_like(s[:r]) if coefficient is None else sgp_importance(s[:r], coefficient)",
-        "sgp_importance(s[:r], 5.0 if coefficient is None else coefficient)",
+        GPCNS_PY,
+        "torch.ones_like(s[:r]) if coefficient is None else importance(s[:r], coefficient)",
+        "importance(s[:r], 5.0 if coefficient is None else coefficient)",
         LINALG,
     ),
-    # --- basis.py: NESS and Adam-NSCL ---------------------------------------------------------
-    m(
-        "ness_null_space_lt",
-        BASIS_PY,
-        "r = int((sigma <= eps1 * sigma.sum()).sum())",
-        "r = int((sigma < eps1 * sigma.sum()).sum())",
-        LINALG,
-    ),
-    m(
-        "ness_null_space_largest",
-        BASIS_PY,
-        "return U[:, U.shape[1] - r :].flip(1)",
-        "return U[:, :r].flip(1)",
-        LINALG,
-    ),
+    # --- Adam-NSCL's null space (baselines/adam_nscl.py) --------------------------------------
     m(
         "adam_nscl_lt",
-        BASIS_PY,
+        ADAM_PY,
         "null = eigenvalues <= threshold * torch.maximum(eigenvalues[-1], floor)",
         "null = eigenvalues < threshold * torch.maximum(eigenvalues[-1], floor)",
         (RULES, ADAM),
     ),
     m(
         "adam_nscl_largest_reference",
-        BASIS_PY,
+        ADAM_PY,
         "null = eigenvalues <= threshold * torch.maximum(eigenvalues[-1], floor)",
         "null = eigenvalues <= threshold * torch.maximum(eigenvalues[0], floor)",
         (RULES, ADAM),
     ),
     m(
         "adam_nscl_no_floor",
-        BASIS_PY,
+        ADAM_PY,
         "null = eigenvalues <= threshold * torch.maximum(eigenvalues[-1], floor)",
         "null = eigenvalues <= threshold * eigenvalues[-1]",
         (RULES, ADAM),
     ),
     m(
         "adam_nscl_threshold_ignored",
-        BASIS_PY,
+        ADAM_PY,
         "null = eigenvalues <= threshold * torch.maximum(eigenvalues[-1], floor)",
         "null = eigenvalues <= 10 * torch.maximum(eigenvalues[-1], floor)",
         (RULES, ADAM),
@@ -377,8 +364,10 @@ MUTANTS: list[Mutant] = [
     m(
         "projection_skips_task_1",
         PROJECTION_PY,
-        "        if self.task == 0:\n            return\n        targets = self.targets",
-        "        if self.task <= 1:\n            return\n        targets = self.targets",
+        "        if self.task_index(strategy) == 0:\n            return\n"
+        "        targets = self.targets",
+        "        if self.task_index(strategy) <= 1:\n            return\n"
+        "        targets = self.targets",
         STRATEGY_PROJECTION,
     ),
     m(
@@ -407,8 +396,8 @@ MUTANTS: list[Mutant] = [
     m(
         "project_in_backward_ignored",
         PROJECTION_PY,
-        "if self.task == 0 or not self.project_in_backward:",
-        "if self.task == 0:",
+        "if self.task_index(strategy) == 0 or not self.project_in_backward:",
+        "if self.task_index(strategy) == 0:",
         STRATEGY_PROJECTION,
     ),
     # --- clbench/strategies/input_projection.py -----------------------------------------------
@@ -453,22 +442,22 @@ MUTANTS: list[Mutant] = [
     m(
         "trgp_every_task_in_region_a_candidate",
         TRGP_PY,
-        "chosen = [j for j in self.candidates(norms) if norms[j] > limit]",
+        "chosen = [j for j in self.candidates(task, norms) if norms[j] > limit]",
         "chosen = [j for j in norms if norms[j] > limit]",
         (RULES, *TRGP),
     ),
     m(
         "trgp_previous_rule_at_every_later_task",
         TRGP_PY,
-        'if self.task == 2 and self.params.task2_selection == "previous":',
-        'if self.task >= 2 and self.params.task2_selection == "previous":',
+        'if task == 2 and self.params.task2_selection == "previous":',
+        'if task >= 2 and self.params.task2_selection == "previous":',
         (RULES, *TRGP),
     ),
     m(
         "trgp_task2_selection_swapped",
         TRGP_PY,
-        'if self.task == 2 and self.params.task2_selection == "previous":',
-        'if self.task == 2 and self.params.task2_selection == "top":',
+        'if task == 2 and self.params.task2_selection == "previous":',
+        'if task == 2 and self.params.task2_selection == "top":',
         (RULES, *TRGP),
     ),
     m(
@@ -558,15 +547,15 @@ MUTANTS: list[Mutant] = [
     m(
         "trgp_ranking_flag_inverted",
         TRGP_PY,
-        'trgp_extend_basis(R, M, eps, self.params.ranking == "reference")',
-        'trgp_extend_basis(R, M, eps, self.params.ranking == "inclusive")',
+        'extend_basis(R, M, eps, self.params.ranking == "reference")',
+        'extend_basis(R, M, eps, self.params.ranking == "inclusive")',
         (RULES, *TRGP),
     ),
     m(
         "trgp_old_task_evaluated_with_current_scales",
         TRGP_PY,
-        "self._set_active(strategy.model, evaluated if evaluated < self.task else None)",
-        "self._set_active(strategy.model, self.task - 1)",
+        "self._set_active(strategy.model, evaluated if evaluated < trained else None)",
+        "self._set_active(strategy.model, trained - 1)",
         (RULES, *TRGP),
     ),
     m(
@@ -580,8 +569,8 @@ MUTANTS: list[Mutant] = [
     m(
         "sgp_memory_alpha_ignored",
         SGP_PY,
-        "alpha = self.params.alpha",
-        "alpha = 10.0",
+        "self.alpha = params.alpha",
+        "self.alpha = 10.0",
         (RULES, *PROJECTION),
     ),
     m(
@@ -767,8 +756,8 @@ MUTANTS: list[Mutant] = [
     m(
         "adam_nscl_svd_thres_ignored",
         ADAM_PY,
-        "adam_nscl_null_space(self.grams[name], self.params.svd_thres)",
-        "adam_nscl_null_space(self.grams[name], 10.0)",
+        "null_space(self.grams[name], self.params.svd_thres)",
+        "null_space(self.grams[name], 10.0)",
         (RULES, ADAM),
     ),
     m(
@@ -829,7 +818,7 @@ MUTANTS: list[Mutant] = [
         "self.grams[name] = gram",
         (RULES, ADAM),
     ),
-    # --- clbench/strategies/ness.py -----------------------------------------------------------
+    # --- baselines/ness/__init__.py -----------------------------------------------------------
     m(
         "ness_basis_lt",
         NESS_PY,
@@ -854,8 +843,8 @@ MUTANTS: list[Mutant] = [
     m(
         "ness_previous_head_trains",
         NESS_PY,
-        "model.heads[self.task].requires_grad_(True)",
-        "model.heads[self.task - 1].requires_grad_(True)",
+        "model.heads[task].requires_grad_(True)",
+        "model.heads[task - 1].requires_grad_(True)",
         (RULES, *NESS),
     ),
     m(
@@ -882,7 +871,7 @@ MUTANTS: list[Mutant] = [
     m(
         "ness_sam_on_every_task",
         NESS_PY,
-        'if self.task == 0 and self.params.optimizer == "sam":',
+        'if not self.adapting and self.params.optimizer == "sam":',
         'if self.params.optimizer == "sam":',
         (RULES, *NESS),
     ),
@@ -893,7 +882,7 @@ MUTANTS: list[Mutant] = [
         "self.grams[name] = gram",
         (RULES, *NESS),
     ),
-    # --- clbench/strategies/adapters.py -------------------------------------------------------
+    # --- baselines/ness/adapters.py -----------------------------------------------------------
     m(
         "adapter_sign",
         ADAPTERS_PY,

@@ -1,14 +1,15 @@
 """Probe plugins shared by the tests: they observe a run and keep nothing the strategy owns."""
 
-from avalanche.core import SupervisedPlugin
+from fakes import restored_registries
 
 from clbench.resolution import RunSpec
 from clbench.runner import run
-from clbench.strategies import STRATEGIES, StrategyBuild, register_strategy
+from clbench.strategies import StrategyBuild, StrategyPlugin, register_strategy
 
 
-class WeightTrace(SupervisedPlugin):
-    """Every weight after every optimizer step."""
+class WeightTrace(StrategyPlugin):
+    """Every weight after every optimizer step (kept by the test, not by the strategy: `kept` says
+    nothing)."""
 
     def __init__(self):
         super().__init__()
@@ -17,24 +18,20 @@ class WeightTrace(SupervisedPlugin):
     def after_update(self, strategy, **kwargs):
         self.steps.append([p.detach().clone() for p in strategy.model.parameters()])
 
-    def kept_bytes(self):
-        return 0
-
 
 def probed_run(factory, params_type, overrides, probe, benchmark="split-digits"):
     """Run `factory` for 2 epochs a task under a temporary name with the plugin `probe` appended
-    after its own plugins; the result."""
+    after its own plugins; the result. `params_type` is the parameter class the run builds (for
+    GPCNS, the class of the chosen base)."""
 
     def build(model, params: params_type) -> StrategyBuild:
         built = factory(model, params)
         return StrategyBuild(plugins=[*built.plugins, probe], model=built.model)
 
-    register_strategy("test-probed", build)
-    try:
+    with restored_registries():
+        register_strategy("test-probed", build)
         spec_overrides = {"protocol": {"epochs": 2}, "test-probed": overrides}
         return run(RunSpec(benchmark, "test-probed", overrides=spec_overrides))
-    finally:
-        STRATEGIES.unregister("test-probed")
 
 
 def traced_run(factory, params_type, overrides, benchmark="split-digits"):

@@ -12,7 +12,7 @@ from avalanche.core import SupervisedPlugin
 
 from clbench.cli import main
 from clbench.divergence import LOSS_CEILING, DivergenceWatch
-from clbench.strategies import STRATEGIES, StrategyBuild, register_strategy
+from clbench.strategies import StrategyBuild, register_strategy
 
 WHERE = r"at task (\d+), epoch (\d+), step (\d+) \(counted from 1\)"
 
@@ -92,10 +92,9 @@ def blow_up(model: torch.nn.Module, params: BlowUpParams) -> StrategyBuild:
 
 
 @pytest.fixture
-def blowing_up():
+def blowing_up(registered):
     register_strategy("test-blow-up", blow_up)
-    yield "test-blow-up"
-    STRATEGIES.unregister("test-blow-up")
+    return "test-blow-up"
 
 
 def test_weights_whose_norm_overflows_stop_the_run_at_the_epoch_end(tmp_path, capsys, blowing_up):

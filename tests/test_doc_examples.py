@@ -1,16 +1,16 @@
 """The examples of docs/extending.md run as pasted: the notebook API, a strategy, a benchmark."""
 
+import json
 import re
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pandas as pd
 
-from clbench.data import BENCHMARKS
-from clbench.resolution import RunSpec
-from clbench.runner import run
-from clbench.strategies import STRATEGIES
-
 DOC = Path(__file__).resolve().parents[1] / "docs" / "extending.md"
+BIN = Path(sys.executable).parent
 
 
 def python_blocks(start: str, end: str | None = None) -> list[str]:
@@ -32,15 +32,64 @@ def test_the_notebook_example_runs_and_reads_percent(tmp_path, monkeypatch, caps
     assert "ACC " in capsys.readouterr().out
 
 
-def test_the_extension_examples_run_as_pasted():
-    blocks = python_blocks("## Adding a strategy")
-    assert len(blocks) == 2
-    namespace: dict = {}
+def named_files(start: str, end: str) -> dict[str, str]:
+    """The files a section shows, each as "`path`:" followed by a code block: {path: text}."""
+    text = DOC.read_text()
+    section = text[text.index(start) : text.index(end)]
+    return dict(re.findall(r"`([^`]+)`:\n\n```(?:toml|python)\n(.*?)```", section, re.S))
+
+
+def test_the_extension_examples_run_as_pasted(tmp_path):
+    """The outside strategy of docs/extending.md, written as the files it shows and installed as a
+    package, trains with its preset, reports its factor and counts what it keeps; the benchmark
+    example registers in-process and runs it."""
+    files = named_files("## Adding a strategy", "## Adding a benchmark")
+    assert set(files) == {
+        "pyproject.toml",
+        "clbench_shrink/__init__.py",
+        "clbench_shrink/presets.toml",
+    }
+    package = tmp_path / "clbench-shrink"
+    for name, text in files.items():
+        (package / name).parent.mkdir(parents=True, exist_ok=True)
+        (package / name).write_text(text)
+    (benchmark,) = python_blocks("## Adding a benchmark")
+    script = benchmark + textwrap.dedent(
+        """
+        import json, sys
+
+        from clbench.resolution import RunSpec
+        from clbench.runner import run
+
+        quick = {"protocol": {"epochs": 2}}
+        runs = {b: run(RunSpec(b, "shrink", overrides=quick)) for b in ("split-digits", "blobs")}
+        json.dump(runs, sys.stdout)
+        """
+    )
+    pip = [sys.executable, "-m", "pip", "-q"]
+    subprocess.run(
+        [*pip, "install", "--no-build-isolation", "--no-deps", "-e", str(package)],
+        check=True,
+        capture_output=True,
+    )
     try:
-        for block in blocks:
-            exec(compile(block, str(DOC), "exec"), namespace)
-        result = run(RunSpec("blobs", "shrink", overrides={"protocol": {"epochs": 2}}))
+        done = subprocess.run(
+            [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        runs = json.loads(done.stdout)
+        card = subprocess.run(
+            [str(BIN / "clbench"), "protocol", "--benchmark", "split-digits", "--strategy",
+             "shrink", "--json"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
     finally:
-        STRATEGIES.unregister("shrink")
-        BENCHMARKS.unregister("blobs")
-    assert len(result["accuracy_matrix"]) == 3 and result["metrics"]["acc"] > 60
+        subprocess.run([*pip, "uninstall", "-y", "clbench-shrink"], check=True)
+    digits, blobs = runs["split-digits"], runs["blobs"]
+    assert digits["spec"]["strategy_params"] == {"factor": 0.99}  # the preset's value
+    assert [task["shrink_factor"] for task in digits["tasks"]] == [0.99] * 5
+    shared = digits["total_params"] - 100 * 2 * 5  # all but the five heads of 100 -> 2
+    assert {task["kept_bytes"] for task in digits["tasks"]} == {4 * shared}
+    factor = next(s for s in json.loads(card.stdout)["card"] if s["setting"] == "shrink.factor")
+    assert factor["value"] == 0.99 and factor["source"].startswith("the example's choice")
+    assert len(blobs["accuracy_matrix"]) == 3 and blobs["metrics"]["acc"] > 60

@@ -16,7 +16,6 @@ from PIL import Image
 
 from clbench.api import StrategyBuild, register_benchmark, task_from_arrays, task_from_datasets
 from clbench.cli import main
-from clbench.data import BENCHMARKS
 from clbench.errors import ConfigError
 from clbench.resolution import RunSpec
 from clbench.runner import run
@@ -99,17 +98,16 @@ def blobs(options: DataOptions) -> TaskSequence:
 '''
 
 
-def test_an_outside_benchmark_on_in_memory_arrays_runs_a_zoo_strategy(tmp_path, monkeypatch):
+def test_an_outside_benchmark_on_in_memory_arrays_runs_a_zoo_strategy(
+    tmp_path, monkeypatch, registered
+):
     (tmp_path / "my_blobs.py").write_text(textwrap.dedent(BLOBS_MODULE))
     monkeypatch.syspath_prepend(str(tmp_path))
     import my_blobs
 
     register_benchmark("blobs", my_blobs.blobs)
-    try:
-        overrides = {"protocol": {"epochs": 3, "batch_size": 16, "lr": 0.05}}
-        result = run(RunSpec("blobs", "ewc", overrides=overrides), tmp_path / "runs")
-    finally:
-        BENCHMARKS.unregister("blobs")
+    overrides = {"protocol": {"epochs": 3, "batch_size": 16, "lr": 0.05}}
+    result = run(RunSpec("blobs", "ewc", overrides=overrides), tmp_path / "runs")
     matrix = np.asarray(result["accuracy_matrix"])
     assert matrix.shape == (3, 3)
     assert np.diag(matrix).min() > 90  # separable blobs: each task is learned

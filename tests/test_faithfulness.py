@@ -6,14 +6,13 @@ from types import SimpleNamespace
 import pytest
 import torch
 import torch.nn.functional as F
-from avalanche.core import SupervisedPlugin
 
 from baselines.dfgp import DFGPParams, FlatnessAscent
 from baselines.trgp import scaled_weights
 from clbench.models import ModelParams, build_model
 from clbench.resolution import RunSpec
 from clbench.runner import run
-from clbench.strategies import STRATEGIES, StrategyBuild, register_strategy
+from clbench.strategies import STRATEGIES, StrategyBuild, StrategyPlugin, register_strategy
 from clbench.strategies.projection import GradientProjection
 
 BN_FREEZING = ["gpm", "sgp", "trgp", "dfgp", "ness"]
@@ -48,7 +47,9 @@ def test_running_statistics_move_where_nothing_freezes_them(tmp_path):
 
 
 @pytest.mark.parametrize(("memory_weights", "plain"), [("plain", True), ("scaled", False)])
-def test_trgp_grows_its_memory_through_the_chosen_weights(monkeypatch, memory_weights, plain):
+def test_trgp_grows_its_memory_through_the_chosen_weights(
+    monkeypatch, registered, memory_weights, plain
+):
     """`seen`: which scales the layers compute with when the projection captures the memory."""
     seen, evaluated = [], []
     collect = GradientProjection.collect
@@ -59,7 +60,7 @@ def test_trgp_grows_its_memory_through_the_chosen_weights(monkeypatch, memory_we
 
     monkeypatch.setattr(GradientProjection, "collect", spying_collect)
 
-    class EvalProbe(SupervisedPlugin):
+    class EvalProbe(StrategyPlugin):
         def before_eval(self, strategy, **kwargs):
             evaluated.append({s.active for s in scaled_weights(strategy.model).values()})
 
@@ -70,14 +71,11 @@ def test_trgp_grows_its_memory_through_the_chosen_weights(monkeypatch, memory_we
         return StrategyBuild(plugins=[*built.plugins, probe], model=built.model)
 
     register_strategy("test-trgp-memory", build)
-    try:
-        overrides = {
-            "protocol": {"epochs": "1"},
-            "test-trgp-memory": {"memory_weights": memory_weights},
-        }
-        run(RunSpec("split-digits", "test-trgp-memory", overrides=overrides))
-    finally:
-        STRATEGIES.unregister("test-trgp-memory")
+    overrides = {
+        "protocol": {"epochs": "1"},
+        "test-trgp-memory": {"memory_weights": memory_weights},
+    }
+    run(RunSpec("split-digits", "test-trgp-memory", overrides=overrides))
     assert len(seen) == 5
     expected = [{None} if plain else {t} for t in range(5)]
     assert seen == expected

@@ -122,9 +122,13 @@ def _close_figures():
     plt.close("all")
 
 
-def _task_extras(key: str, sizes: dict[str, list]) -> list[dict]:
+def _task_extras(quantity: str, sizes: dict[str, list]) -> list[dict]:
+    """Task records' `subspaces` with one quantity's per-layer sizes (None: no value yet)."""
     n = len(next(iter(sizes.values())))
-    return [{key: {k: v[t] for k, v in sizes.items() if v[t] is not None}} for t in range(n)]
+    return [
+        {"subspaces": {quantity: {k: v[t] for k, v in sizes.items() if v[t] is not None}}}
+        for t in range(n)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +148,7 @@ def runs(tmp_path_factory):
             GPM[seed],
             seconds=20,
             kept=4000 + 2000 * seed,
-            task_extras=_task_extras("basis_sizes", BASIS[seed]),
+            task_extras=_task_extras("kept basis size", BASIS[seed]),
         )
         write_result(
             folder,
@@ -154,7 +158,7 @@ def runs(tmp_path_factory):
             GPM[seed],
             seconds=25,
             kept=10**6,
-            task_extras=_task_extras("null_space_rank", NULL[seed]),
+            task_extras=_task_extras("null-space rank", NULL[seed]),
         )
         for eps in (0.01, 0.1):
             write_result(
@@ -469,6 +473,22 @@ def test_subspace_figures_plot_the_recorded_sizes_per_layer(runs):
     assert {a.get_gid() for a in null.figure.findobj(Line2D) if a.get_gid()} == {"adam-nscl"}
 
 
+def test_every_subspace_quantity_a_strategy_reports_gets_its_figure(tmp_path):
+    """Quantities are the strategies' own names (`TaskReport.subspaces`), drawn in the order the
+    records first give them."""
+    apply_style()
+    extras = [
+        {"subspaces": {"gradient space rank": {"fc1": 2 + t}, "kept basis size": {"fc1": 5 + t}}}
+        for t in range(3)
+    ]
+    write_result(tmp_path, "toy", "gpcns", 0, GPM[0], task_extras=extras)
+    gradient, basis = subspaces(laid_out(tmp_path), "toy", "std")
+    assert [gradient.stem, basis.stem] == ["toy-gradient-space-rank", "toy-kept-basis-size"]
+    for drawn, expected in ((gradient, [2, 3, 4]), (basis, [5, 6, 7])):
+        line = next(a for a in drawn.figure.axes[0].get_lines() if a.get_gid() == "gpcns")
+        np.testing.assert_allclose(line.get_ydata(), expected)
+
+
 def test_many_rows_of_long_matrices_are_split_into_pages_that_fit(tmp_path):
     apply_style()
     ten = [[80.0 if j <= t else 0.0 for j in range(10)] for t in range(10)]
@@ -501,7 +521,7 @@ def test_seed_bands_stay_within_the_values_a_quantity_can_take(tmp_path):
     apply_style()
     full = {0: [[100, 0], [100, 100]], 1: [[90, 0], [90, 90]]}
     for seed, rank in ((0, 0), (1, 2)):
-        extras = [{}, {"null_space_rank": {"fc1": rank}}]
+        extras = [{}, {"subspaces": {"null-space rank": {"fc1": rank}}}]
         write_result(tmp_path, "toy", "adam-nscl", seed, full[seed], task_extras=extras)
     runs = laid_out(tmp_path)
 
@@ -550,7 +570,7 @@ def long_labels(tmp_path_factory):
             seed,
             _matrix(rng, 5),
             kept=10**6,
-            task_extras=_task_extras("basis_sizes", layers),
+            task_extras=_task_extras("kept basis size", layers),
         )
         for scale in (0.25, 0.75):
             for decay in (0.5, 0.9):
@@ -605,7 +625,7 @@ def many_rows(tmp_path_factory):
                 trainable=int(rng.integers(1, 10**6)),
                 kept=int(rng.choice([0, rng.integers(10**3, 10**8)])),
                 strategy_params=params,
-                task_extras=_task_extras("basis_sizes", layers) if "gp" in strategy else None,
+                task_extras=_task_extras("kept basis size", layers) if "gp" in strategy else None,
             )
     runs = laid_out(folder)
     assert runs["row"].nunique() == 24

@@ -13,12 +13,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from baselines.gpm import GPMMemory
 from baselines.sgp import SGPMemory, SGPParams
 from baselines.trgp import TRGPMemory, TRGPParams
-from clbench.linalg import capture_representations, gpm_sample_caps
+from clbench.linalg import capture_representations
 from clbench.models import ModelParams, build_model
-from clbench.resolution import NOTE_KEYS, load_presets
-from clbench.strategies.projection import GPMMemory, ProjectionParams, projected_layers
+from clbench.presets import NOTE_KEYS, load_presets
+from clbench.strategies.projection import ProjectionParams, layer_sample_caps, projected_layers
 
 SETTINGS = {  # model, benchmark preset, task-head count
     "alexnet": ("alexnet", "cifar100-10", 10),
@@ -106,7 +107,7 @@ def representations(name: str, task: int) -> dict[str, torch.Tensor]:
     x = smooth_images(params["samples"], low=4 + 2 * task, seed=task)
     t = torch.full((len(x),), task, dtype=torch.long)
     layers = projected_layers(model)
-    caps = gpm_sample_caps(layers, len(x), tuple(params["layer_caps"]))
+    caps = layer_sample_caps(layers, len(x), tuple(params["layer_caps"]))
     with torch.no_grad():
         return capture_representations(model, lambda: model(x, t), layers, caps)
 

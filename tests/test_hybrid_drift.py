@@ -4,7 +4,6 @@ for step, the drift ball at every step, and accuracy measured on the validation 
 from pathlib import Path
 
 import pytest
-from avalanche.core import SupervisedPlugin
 from probes import assert_same_steps, probed_run, traced_run
 
 from baselines.frozen import FrozenParams, frozen
@@ -16,7 +15,7 @@ from clbench.errors import ConfigError
 from clbench.params import build_params
 from clbench.resolution import RunSpec
 from clbench.runner import run
-from clbench.strategies import STRATEGIES, StrategyBuild, register_strategy
+from clbench.strategies import StrategyBuild, StrategyPlugin, register_strategy
 
 
 def test_infinite_budget_is_fine_tuning_step_for_step():
@@ -32,7 +31,7 @@ def test_zero_budget_is_frozen_training_step_for_step():
     assert [t["clipped_fraction"] for t in result["tasks"]][1:] == [1.0] * 4
 
 
-class DriftProbe(SupervisedPlugin):
+class DriftProbe(StrategyPlugin):
     """After every step of tasks >= 1: each constrained tensor's drift and its radius."""
 
     def __init__(self):
@@ -45,9 +44,6 @@ class DriftProbe(SupervisedPlugin):
         for name, ball in budget.balls.items():
             drift = float((params[name] - ball.anchor).norm())
             self.checked.append((drift, ball.radius, float(ball.anchor.norm())))
-
-    def kept_bytes(self):
-        return 0
 
 
 def test_every_step_stays_inside_the_ball_sized_by_gradient_agreement():
@@ -67,7 +63,7 @@ def test_budget_must_be_non_negative():
         build_params(HybridDriftParams, {"budget": "-1"}, "hybrid-drift")
 
 
-class EvaluatedSizes(SupervisedPlugin):
+class EvaluatedSizes(StrategyPlugin):
     """The size of every experience evaluated after the last task."""
 
     def __init__(self):
@@ -77,23 +73,17 @@ class EvaluatedSizes(SupervisedPlugin):
     def before_eval_exp(self, strategy, **kwargs):
         self.sizes[strategy.experience.current_experience] = len(strategy.experience.dataset)
 
-    def kept_bytes(self):
-        return 0
-
 
 @pytest.mark.parametrize("split", ["test", "validation"])
-def test_accuracy_is_measured_on_the_chosen_split(split):
+def test_accuracy_is_measured_on_the_chosen_split(split, registered):
     probe = EvaluatedSizes()
 
     def build(model, params: NaiveParams) -> StrategyBuild:
         return StrategyBuild(plugins=[probe])
 
     register_strategy("test-split", build)
-    try:
-        protocol = {"epochs": 1, "evaluate_on": split}
-        result = run(RunSpec("split-digits", "test-split", overrides={"protocol": protocol}))
-    finally:
-        STRATEGIES.unregister("test-split")
+    protocol = {"epochs": 1, "evaluate_on": split}
+    result = run(RunSpec("split-digits", "test-split", overrides={"protocol": protocol}))
     assert result["spec"]["protocol"]["evaluate_on"] == split
     tasks = BENCHMARKS.get("split-digits").build(DataOptions(Path("data"), False, 0)).tasks
     pc_valid = result["spec"]["protocol"]["pc_valid"]

@@ -1,4 +1,5 @@
-"""Known-answer tests of the basis rules in clbench.linalg.basis (docs/methods.md)."""
+"""Known-answer tests of the basis rules (docs/methods.md): GPM's, SGP's, TRGP's and NESS's, beside
+their methods in baselines/, and the shared helpers of clbench.linalg.basis they use."""
 
 from __future__ import annotations
 
@@ -8,19 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from clbench.linalg.basis import (
-    energy_rank,
-    gpm_extend_basis,
-    gpm_initial_basis,
-    ness_null_space,
-    ness_null_space_from_inputs,
-    project_out,
-    sgp_extend_basis,
-    sgp_importance,
-    sgp_initial_basis,
-    trgp_extend_basis,
-)
-from clbench.linalg.decompose import principal_angles
+from baselines import gpm, sgp, trgp
+from baselines.ness import NESSParams, null_space_basis
+from clbench.errors import ConfigError
+from clbench.linalg.basis import Projection, energy_rank
+from clbench.linalg.decompose import gram_matrix, principal_angles
 
 F64 = torch.float64
 D = 8
@@ -51,6 +44,11 @@ def orthonormal_columns(A: torch.Tensor) -> bool:
     return torch.allclose(A.T @ A, torch.eye(A.shape[1], dtype=F64), atol=1e-10)
 
 
+def project_out(grad: torch.Tensor, M: torch.Tensor, scale: torch.Tensor | None = None):
+    """grad - grad M diag(scale) M^T through the shared `Projection`, for a gradient (out, d)."""
+    return Projection.of(M, scale, like=grad)(grad)
+
+
 # --- GPM --------------------------------------------------------------------------------
 
 
@@ -65,10 +63,10 @@ def test_energy_rank_is_strict_without_plus_one() -> None:
 
 def test_gpm_initial_basis_keeps_the_hand_computed_directions() -> None:
     R = data_along([0, 1, 2, 3, 4], [8.0, 4.0, 2.0, 1.0, 1.0])
-    M = gpm_initial_basis(R, 0.9)
+    M = gpm.initial_basis(R, 0.9)
     assert same_span(M, Q[:, :3])
     assert orthonormal_columns(M)
-    assert gpm_initial_basis(R, 0.5).shape == (D, 0)
+    assert gpm.initial_basis(R, 0.5).shape == (D, 0)
 
 
 # energies along q1..q5; q1, q2 lie in span(M) = span(q1, q2); total = 17
@@ -87,7 +85,7 @@ EXTEND_ENERGIES = [5.0, 1.0, 6.0, 3.0, 2.0]
 def test_gpm_extend_basis_hand_arithmetic(threshold: float, new_columns: list[int]) -> None:
     R = data_along([0, 1, 2, 3, 4], EXTEND_ENERGIES)
     M = Q[:, :2]
-    M_new, added = gpm_extend_basis(R, M, threshold)
+    M_new, added = gpm.extend_basis(R, M, threshold)
     assert added == len(new_columns)
     assert torch.equal(M_new[:, :2], M)
     assert orthonormal_columns(M_new)
@@ -97,20 +95,20 @@ def test_gpm_extend_basis_hand_arithmetic(threshold: float, new_columns: list[in
 def test_gpm_extend_basis_residual_exactly_zero_and_zero_data() -> None:
     M = Q[:, :3]
     R = M @ torch.randn(3, 20, dtype=F64)  # lies entirely in span(M)
-    M_new, added = gpm_extend_basis(R, M, 0.999)
+    M_new, added = gpm.extend_basis(R, M, 0.999)
     assert added == 0 and torch.equal(M_new, M)
-    M_new, added = gpm_extend_basis(torch.zeros(D, 5), M, 0.97)
+    M_new, added = gpm.extend_basis(torch.zeros(D, 5), M, 0.97)
     assert added == 0 and torch.equal(M_new, M)
     # threshold 1 adds q4 and then must not add null directions of the residual (round-off
     # can leave acc just below 1; those directions are arbitrary and may lie in span(M))
     R = data_along([0, 3], [0.2, 0.9])  # without the guard this adds a vector inside span(M)
-    M_new, added = gpm_extend_basis(R, M, 1.0)
+    M_new, added = gpm.extend_basis(R, M, 1.0)
     assert added == 1 and same_span(M_new[:, 3:], Q[:, 3:4]) and orthonormal_columns(M_new)
 
 
 def test_gpm_extend_basis_can_fill_the_whole_space() -> None:
     R = torch.randn(D, 50, generator=torch.Generator().manual_seed(2), dtype=F64)
-    M_new, added = gpm_extend_basis(R, Q[:, :7], 1.0)
+    M_new, added = gpm.extend_basis(R, Q[:, :7], 1.0)
     assert added == 1 and M_new.shape == (D, D) and orthonormal_columns(M_new)
 
 
@@ -120,7 +118,7 @@ def test_gpm_extend_basis_random_data_is_orthogonal_to_old_basis() -> None:
     M = orthonormal(d, 10, seed=4)
     R = torch.randn(d, 6, generator=gen, dtype=F64) @ torch.randn(6, 200, generator=gen).double()
     R += 0.1 * torch.randn(d, 200, generator=gen, dtype=F64)
-    M_new, added = gpm_extend_basis(R, M, 0.97)
+    M_new, added = gpm.extend_basis(R, M, 0.97)
     assert 0 < added < 30
     assert orthonormal_columns(M_new)
     assert torch.allclose(M.T @ M_new[:, 10:], torch.zeros(10, added, dtype=F64), atol=1e-10)
@@ -130,14 +128,14 @@ def test_gpm_extend_basis_random_data_is_orthogonal_to_old_basis() -> None:
 def test_thresholds_outside_unit_interval_are_rejected(threshold: float) -> None:
     R = torch.ones(D, 4)
     with pytest.raises(ValueError, match="threshold"):
-        gpm_initial_basis(R, threshold)
+        gpm.initial_basis(R, threshold)
     with pytest.raises(ValueError, match="threshold"):
-        gpm_extend_basis(R, Q[:, :1], threshold)
+        gpm.extend_basis(R, Q[:, :1], threshold)
 
 
 def test_basis_with_wrong_rows_is_rejected() -> None:
     with pytest.raises(ValueError, match="M must be a 8 x k basis"):
-        gpm_extend_basis(torch.ones(D, 4), torch.ones(5, 2), 0.9)
+        gpm.extend_basis(torch.ones(D, 4), torch.ones(5, 2), 0.9)
 
 
 # --- SGP --------------------------------------------------------------------------------
@@ -145,13 +143,13 @@ def test_basis_with_wrong_rows_is_rejected() -> None:
 
 def test_sgp_importance_hand_values() -> None:
     x = torch.tensor([4.0, 2.0, 0.0])
-    assert torch.allclose(sgp_importance(x, 10), torch.tensor([1.0, 22 / 24, 0.0], dtype=F64))
-    assert torch.allclose(sgp_importance(x, 0), x.double() / 4)  # alpha = 0: x / max(x)
-    assert torch.equal(sgp_importance(torch.zeros(2), 10), torch.zeros(2, dtype=F64))
+    assert torch.allclose(sgp.importance(x, 10), torch.tensor([1.0, 22 / 24, 0.0], dtype=F64))
+    assert torch.allclose(sgp.importance(x, 0), x.double() / 4)  # alpha = 0: x / max(x)
+    assert torch.equal(sgp.importance(torch.zeros(2), 10), torch.zeros(2, dtype=F64))
     with pytest.raises(ValueError, match="non-negative"):
-        sgp_importance(torch.tensor([1.0, -1.0]), 10)
+        sgp.importance(torch.tensor([1.0, -1.0]), 10)
     with pytest.raises(ValueError, match="alpha"):
-        sgp_importance(x, -1)
+        sgp.importance(x, -1)
 
 
 def f(x: list[float], alpha: float = 10) -> list[float]:
@@ -163,8 +161,8 @@ def f(x: list[float], alpha: float = 10) -> list[float]:
 def test_sgp_initial_basis_is_the_gpm_basis_with_scaled_importance() -> None:
     energies = [8.0, 4.0, 2.0, 1.0, 1.0]
     R = data_along([0, 1, 2, 3, 4], energies)
-    M, lam = sgp_initial_basis(R, 0.9, alpha=10)
-    assert torch.equal(M, gpm_initial_basis(R, 0.9))
+    M, lam = sgp.initial_basis(R, 0.9, alpha=10)
+    assert torch.equal(M, gpm.initial_basis(R, 0.9))
     expected = f([math.sqrt(e) for e in energies[:3]])
     assert torch.allclose(lam, torch.tensor(expected, dtype=F64), rtol=1e-12)
 
@@ -173,14 +171,14 @@ def test_sgp_extend_basis_hand_arithmetic() -> None:
     R = data_along([0, 1, 2, 3, 4], EXTEND_ENERGIES)
     M = Q[:, :2]
     previous = torch.tensor([0.5, 0.2], dtype=F64)
-    M_new, lam = sgp_extend_basis(R, M, previous, 0.8, alpha=10)
+    M_new, lam = sgp.extend_basis(R, M, previous, 0.8, alpha=10)
     # old strengths ||R^T q1|| = sqrt(5), ||R^T q2|| = 1; new by GPM's rule: sqrt(6), sqrt(3)
     values = f([math.sqrt(5), 1.0, math.sqrt(6), math.sqrt(3)])
     expected = [min(values[0] + 0.5, 1.0), min(values[1] + 0.2, 1.0), values[2], values[3]]
     assert torch.allclose(lam, torch.tensor(expected, dtype=F64), rtol=1e-12)
-    assert torch.equal(M_new, gpm_extend_basis(R, M, 0.8)[0])
+    assert torch.equal(M_new, gpm.extend_basis(R, M, 0.8)[0])
     # nothing new (r = 0): only the old importances are updated, with their own max
-    M_same, lam_same = sgp_extend_basis(R, M, previous, 0.3, alpha=10)
+    M_same, lam_same = sgp.extend_basis(R, M, previous, 0.3, alpha=10)
     assert torch.equal(M_same, M)
     old = f([math.sqrt(5), 1.0])
     expected_old = [min(old[0] + 0.5, 1.0), min(old[1] + 0.2, 1.0)]
@@ -194,7 +192,7 @@ def test_sgp_extend_matches_an_independent_numpy_version_of_the_rule() -> None:
     R = torch.randn(d, 8, generator=gen, dtype=F64) @ torch.randn(8, n, generator=gen).double()
     R += 0.05 * torch.randn(d, n, generator=gen, dtype=F64)
     previous = torch.linspace(0.1, 0.9, 6, dtype=F64)
-    M_new, lam = sgp_extend_basis(R, M, previous, eps, alpha)
+    M_new, lam = sgp.extend_basis(R, M, previous, eps, alpha)
 
     # docs/methods.md's SGP step with numpy float64 SVDs, strengths through the SVD of M M^T R
     Rn, Mn = R.numpy(), M.numpy()
@@ -220,18 +218,18 @@ def test_sgp_with_unit_importance_is_the_gpm_projection() -> None:
     gen = torch.Generator().manual_seed(7)
     R = data_along([0, 1, 2, 3, 4], [8.0, 4.0, 2.0, 1.0, 1.0])
     grad = torch.randn(5, D, generator=gen, dtype=F64)
-    M = gpm_initial_basis(R, 0.9)
+    M = gpm.initial_basis(R, 0.9)
     ones = torch.ones(M.shape[1], dtype=F64)
     assert torch.allclose(project_out(grad, M, ones), project_out(grad, M), atol=1e-14)
     # importance -> 1 as alpha grows: SGP's projection approaches GPM's
-    M_sgp, lam = sgp_initial_basis(R, 0.9, alpha=1e12)
+    M_sgp, lam = sgp.initial_basis(R, 0.9, alpha=1e12)
     assert torch.allclose(lam, ones, atol=1e-11)
     assert torch.allclose(project_out(grad, M_sgp, lam), project_out(grad, M), atol=1e-10)
 
 
 def test_sgp_extend_rejects_mismatched_importance() -> None:
     with pytest.raises(ValueError, match=r"lam must have shape \(2,\)"):
-        sgp_extend_basis(torch.ones(D, 3), Q[:, :2], torch.ones(3), 0.9, 10)
+        sgp.extend_basis(torch.ones(D, 3), Q[:, :2], torch.ones(3), 0.9, 10)
 
 
 # --- TRGP -------------------------------------------------------------------------------
@@ -252,7 +250,7 @@ def test_trgp_extend_basis_hand_arithmetic(
 ) -> None:
     R = data_along([0, 1, 2, 3, 4], EXTEND_ENERGIES)
     M = Q[:, :2]
-    S_t, M_new = trgp_extend_basis(R, M, threshold)
+    S_t, M_new = trgp.extend_basis(R, M, threshold)
     assert S_t.shape == (D, len(selected))
     for j, col in enumerate(selected):  # same order, each column up to sign
         assert math.isclose(abs(float(S_t[:, j] @ Q[:, col])), 1.0, rel_tol=1e-10)
@@ -264,11 +262,11 @@ def test_trgp_extend_basis_hand_arithmetic(
 
 def test_trgp_task_zero_is_the_gpm_initial_rule() -> None:
     R = data_along([0, 1, 2, 3, 4], [16.0, 9.0, 4.0, 1.0, 1.0])
-    S_0, M_0 = trgp_extend_basis(R, torch.zeros(D, 0), 0.85)
+    S_0, M_0 = trgp.extend_basis(R, torch.zeros(D, 0), 0.85)
     # strict "<": 16/31, 25/31 < 0.85 -> 2 columns; the running-sum rule (take while the
     # sum is < 0.85 * 31 = 26.35: 16, 25, then 29) would keep 3
     assert S_0.shape == (D, 2) and torch.equal(S_0, M_0)
-    assert torch.equal(M_0, gpm_initial_basis(R, 0.85))
+    assert torch.equal(M_0, gpm.initial_basis(R, 0.85))
     assert same_span(M_0, Q[:, :2])
 
 
@@ -279,14 +277,22 @@ def test_ness_null_space_counts_small_singular_values_by_hand() -> None:
     sigma = torch.tensor([10.0, 5.0, 1.0, 0.01, 0.001], dtype=F64)  # sum 16.011
     V = orthonormal(5, 5, seed=8)
     G = (V * sigma**2) @ V.T
-    B = ness_null_space(G, 0.001)  # tol 0.016011: 0.01 and 0.001
+    B, complement, stats = null_space_basis(G, 0.001)  # tol 0.016011: 0.01 and 0.001
     assert B.shape == (5, 2) and same_span(B, V[:, 3:])
-    assert abs(float(B[:, 0] @ V[:, 4])) == pytest.approx(1.0)  # smallest first
-    assert same_span(ness_null_space(G, 0.0001), V[:, 4:])  # tol 0.0016011
-    assert ness_null_space(G, 0.0).shape == (5, 0)
-    assert ness_null_space(torch.zeros(3, 3), 0.001).shape == (3, 3)  # no data: all null
-    with pytest.raises(ValueError, match="eps1"):
-        ness_null_space(G, -1.0)
+    # descending eigenvalue order: the smallest comes last
+    assert abs(float(B[:, 0] @ V[:, 3])) == pytest.approx(1.0)
+    assert abs(float(B[:, 1] @ V[:, 4])) == pytest.approx(1.0)
+    assert same_span(complement, V[:, :3])  # the other eigenvectors
+    assert orthonormal_columns(torch.cat([complement, B], dim=1))
+    assert stats["rank"] == 2
+    assert stats["sigma_sum"] == pytest.approx(16.011)
+    assert stats["null_energy"] == pytest.approx(0.01**2 + 0.001**2)
+    assert same_span(null_space_basis(G, 0.0001)[0], V[:, 4:])  # tol 0.0016011
+    assert null_space_basis(G, 0.0)[0].shape == (5, 0)
+    B_zero, complement_zero, _ = null_space_basis(torch.zeros(3, 3), 0.001)
+    assert B_zero.shape == (3, 3) and complement_zero.shape == (3, 0)  # no data: all null
+    with pytest.raises(ConfigError, match="eps1"):  # NESS's parameters refuse eps1 < 0
+        NESSParams(eps1=-1.0)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -299,7 +305,7 @@ def test_ness_exact_null_space_with_negative_round_off_eigenvalues(dtype: torch.
     null = V[:, rank:]
     G = (X @ X.T - 1e-6 * null @ null.T).to(dtype)
     assert float(torch.linalg.eigvalsh(G).min()) < 0  # precondition: negatives do occur
-    B = ness_null_space(G, 1e-3)
+    B, _, _ = null_space_basis(G, 1e-3)
     assert not bool(torch.isnan(B).any())
     assert B.shape == (d, d - rank)
     tol = 1e-5 if dtype == torch.float32 else 1e-12
@@ -308,11 +314,10 @@ def test_ness_exact_null_space_with_negative_round_off_eigenvalues(dtype: torch.
 
 def test_ness_from_inputs_equals_ness_of_the_gram_matrix() -> None:
     R = data_along([0, 1, 2], [4.0, 1.0, 1e-9])
-    B = ness_null_space_from_inputs(R, 1e-3)
+    B, _, _ = null_space_basis(gram_matrix(R), 1e-3)
     assert same_span(B, Q[:, 2:])  # q3 (sigma ~3e-5) and the 5 unused directions
-    assert torch.allclose(
-        B @ B.T, ness_null_space(R @ R.T, 1e-3) @ ness_null_space(R @ R.T, 1e-3).T
-    )
+    direct, _, _ = null_space_basis(R @ R.T, 1e-3)
+    assert torch.allclose(B @ B.T, direct @ direct.T)
 
 
 # --- projection -------------------------------------------------------------------------

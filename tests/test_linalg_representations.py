@@ -1,4 +1,5 @@
-"""Tests of clbench.linalg.representations: layer inputs as matrices W R = output."""
+"""Tests of clbench.linalg.representations: layer inputs as matrices W R = output; and the
+projection family's per-layer sample caps on them (clbench.strategies.projection)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from torch import nn
 from clbench.linalg.representations import (
     GramAccumulator,
     capture_representations,
-    gpm_sample_caps,
     layer_input_matrix,
     representation_layers,
 )
+from clbench.strategies.projection import layer_sample_caps
 
 F64 = torch.float64
 
@@ -216,7 +217,7 @@ RESNET_CAPS = (10,) * 8 + (50,) * 3 + (100,) * 6  # docs/methods.md, GPM on the 
 def test_gpm_caps_for_the_reduced_resnet() -> None:
     layers = representation_layers(ResNetNames())
     assert len(layers) == 20
-    caps = gpm_sample_caps(layers, 100, RESNET_CAPS)
+    caps = layer_sample_caps(layers, 100, RESNET_CAPS)
     assert list(caps) == list(layers)
     main = [caps[n] for n in layers if not n.endswith("shortcut.0")]
     assert main == list(RESNET_CAPS)
@@ -229,7 +230,7 @@ def test_gpm_caps_for_the_reduced_resnet() -> None:
 
 def test_gpm_caps_for_alexnet_and_mlp() -> None:
     alex = {f"l{i}": nn.Linear(2, 2) for i in range(5)}
-    assert list(gpm_sample_caps(alex, 125, (24, 100, 100, 125, 125)).values()) == [
+    assert list(layer_sample_caps(alex, 125, (24, 100, 100, 125, 125)).values()) == [
         24,
         100,
         100,
@@ -237,10 +238,10 @@ def test_gpm_caps_for_alexnet_and_mlp() -> None:
         125,
     ]
     mlp = {f"fc{i}": nn.Linear(2, 2) for i in range(3)}
-    assert gpm_sample_caps(mlp, 300) == {"fc0": 300, "fc1": 300, "fc2": 300}
-    assert gpm_sample_caps(mlp, 50, (100, 20, 60)) == {"fc0": 50, "fc1": 20, "fc2": 50}
+    assert layer_sample_caps(mlp, 300) == {"fc0": 300, "fc1": 300, "fc2": 300}
+    assert layer_sample_caps(mlp, 50, (100, 20, 60)) == {"fc0": 50, "fc1": 20, "fc2": 50}
     with pytest.raises(ValueError, match="5 layer caps given but the model has 3"):
-        gpm_sample_caps(mlp, 125, (24, 100, 100, 125, 125))
+        layer_sample_caps(mlp, 125, (24, 100, 100, 125, 125))
     orphan = {**{f"c{i}": nn.Linear(2, 2) for i in range(17)}, "b.shortcut.0": nn.Linear(2, 2)}
     with pytest.raises(ValueError, match=r"no partner layer 'b\.conv1'"):
-        gpm_sample_caps(orphan, 100, RESNET_CAPS)
+        layer_sample_caps(orphan, 100, RESNET_CAPS)

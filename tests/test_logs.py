@@ -14,13 +14,13 @@ import pytest
 from avalanche.core import SupervisedPlugin
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-import clbench.protocol
+import clbench.schedule
 from clbench.cli import main
 from clbench.errors import ConfigError
 from clbench.executors import ExecutorOptions, make_executor
 from clbench.resolution import RunSpec, resolve
 from clbench.runner import prepare, run
-from clbench.strategies import STRATEGIES, StrategyBuild, register_strategy
+from clbench.strategies import StrategyBuild, register_strategy
 from clbench.sweep import run_sweep
 from clbench.training_log import TrainingLog, check_log_kinds
 
@@ -164,7 +164,7 @@ class PenaltyAndTrace(SupervisedPlugin):
         self.epochs[-1].append((strategy.loss.item(), len(strategy.mb_y)))
 
 
-def test_train_loss_is_the_batch_weighted_mean_of_the_loss_minimised(tmp_path):
+def test_train_loss_is_the_batch_weighted_mean_of_the_loss_minimised(tmp_path, registered):
     plugins = []
 
     def penalised(model, params: PenaltyParams) -> StrategyBuild:
@@ -172,11 +172,8 @@ def test_train_loss_is_the_batch_weighted_mean_of_the_loss_minimised(tmp_path):
         return StrategyBuild(plugins=plugins[-1:])
 
     register_strategy("test-penalised", penalised)
-    try:
-        spec = RunSpec("split-digits", "test-penalised", overrides={"protocol": {"epochs": 2}})
-        result = run(spec, tmp_path, log=["csv"])
-    finally:
-        STRATEGIES.unregister("test-penalised")
+    spec = RunSpec("split-digits", "test-penalised", overrides={"protocol": {"epochs": 2}})
+    result = run(spec, tmp_path, log=["csv"])
     (trace,) = plugins
     assert len({n for epoch in trace.epochs for _, n in epoch}) > 1  # a smaller last batch
     expected = [sum(v * n for v, n in epoch) / sum(n for _, n in epoch) for epoch in trace.epochs]
@@ -273,7 +270,7 @@ def test_ray_and_submitit_runs_write_their_logs(tmp_path, executor, options):
 
 
 def test_a_failed_run_keeps_what_it_logged(tmp_path, monkeypatch, offline_wandb):
-    real, calls = clbench.protocol.validation_loss, []
+    real, calls = clbench.schedule.validation_loss, []
 
     def fails_at_the_fourth_epoch(*args):
         calls.append(1)
@@ -281,7 +278,7 @@ def test_a_failed_run_keeps_what_it_logged(tmp_path, monkeypatch, offline_wandb)
             raise RuntimeError("stopped by the test")
         return real(*args)
 
-    monkeypatch.setattr(clbench.protocol, "validation_loss", fails_at_the_fourth_epoch)
+    monkeypatch.setattr(clbench.schedule, "validation_loss", fails_at_the_fourth_epoch)
     spec = RunSpec("split-digits", "naive", overrides={"protocol": {"epochs": 3}})
     with pytest.raises(RuntimeError, match="stopped by the test"):
         run(spec, tmp_path, log=["csv", "tensorboard", "wandb"])

@@ -1,6 +1,7 @@
 import torch
 
 from clbench.memory import kept_bytes
+from clbench.strategies import StrategyPlugin
 
 
 class Holder:
@@ -11,9 +12,14 @@ class Holder:
         self.model = torch.nn.Linear(3, 2, bias=False)  # 24 bytes
 
 
-class Reporting:
-    def kept_bytes(self):
-        return 1000
+class Reporting(StrategyPlugin):
+    """A strategy plugin names what it keeps; its other attributes are not walked."""
+
+    def __init__(self):
+        self.scratch = torch.zeros(500)  # working memory, not kept between tasks
+
+    def kept(self):
+        return [torch.zeros(250, dtype=torch.float32)]  # 1000 bytes
 
 
 def test_tensors_are_counted_once_and_self_reports_are_trusted():

@@ -1,28 +1,30 @@
-"""Properties of NESS (clbench/strategies/ness.py) and its adapters."""
+"""Properties of NESS (baselines/ness) and its adapters."""
 
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from avalanche.core import SupervisedPlugin
+from fakes import fake_strategy, restored_registries
 from torch import nn
 
-from clbench.data import BENCHMARKS, DataOptions
-from clbench.data.benchmark import to_scenario
-from clbench.linalg import capture_representations
-from clbench.models import ModelParams, build_model
-from clbench.resolution import NOTE_KEYS, RunSpec, load_presets
-from clbench.runner import layer_weights, run
-from clbench.strategies import STRATEGIES, StrategyBuild, register_strategy
-from clbench.strategies.adapters import adapter_of, add_adapter, merge_adapters
-from clbench.strategies.ness import (
+from baselines.ness import (
     NESSParams,
     NESSPlugin,
     direct_is_cheaper,
     ness,
     null_space_basis,
 )
+from baselines.ness.adapters import adapter_of, add_adapter, merge_adapters
+from clbench.data import BENCHMARKS, DataOptions
+from clbench.data.benchmark import to_scenario
+from clbench.linalg import capture_representations
+from clbench.models import ModelParams, build_model
+from clbench.presets import NOTE_KEYS, load_presets
+from clbench.protocol import ProtocolParams
+from clbench.resolution import RunSpec
+from clbench.runner import layer_weights, run
+from clbench.strategies import STRATEGIES, StrategyBuild, StrategyPlugin, register_strategy
 from clbench.strategies.projection import projected_layers
 from clbench.strategies.sam import sam_gradient
 
@@ -104,14 +106,7 @@ def test_full_rank_layers_get_no_adapter():
         name: torch.eye(layer.weight.shape[1], dtype=torch.float64)
         for name, layer in projected_layers(model).items()
     }
-    plugin.task = 1
-
-    class Strategy:
-        pass
-
-    strategy = Strategy()
-    strategy.model = model
-    plugin.before_training_exp(strategy)
+    plugin.before_training_exp(fake_strategy(model, task=1, protocol=ProtocolParams()))
     assert all(adapter_of(layer) is None for layer in projected_layers(model).values())
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert trainable == ["heads.1.weight"]  # nothing else may move
@@ -134,7 +129,7 @@ def test_sam_gradient_is_the_gradient_at_the_perturbed_point():
     torch.testing.assert_close(w.detach(), torch.tensor([3.0, 4.0]))  # weights restored
 
 
-class BoundProbe(SupervisedPlugin):
+class BoundProbe(StrategyPlugin):
     """After NESS builds its adapters, records each previous task's inputs to every adapted layer;
     after training, the interference ratio of each (task, layer) and the module's bound."""
 
@@ -166,10 +161,11 @@ class BoundProbe(SupervisedPlugin):
                 spectrum = self.ness.spectra[name]
                 bound = float(torch.linalg.matrix_norm(A, 2)) * spectrum["null_energy"] ** 0.5
                 bound /= float((W @ X).norm())
-                self.checks.append((self.ness.task - 1, j, name, ratio, bound, float(A.norm())))
+                task = self.task_index(strategy)
+                self.checks.append((task, j, name, ratio, bound, float(A.norm())))
 
 
-def test_interference_on_every_previous_task_is_within_the_eps1_bound():
+def test_interference_on_every_previous_task_is_within_the_eps1_bound(registered):
     probes = []
 
     def probed(model, params: NESSParams) -> StrategyBuild:
@@ -178,20 +174,17 @@ def test_interference_on_every_previous_task_is_within_the_eps1_bound():
         return StrategyBuild(plugins=[*built.plugins, probes[-1]])
 
     register_strategy("test-ness-probe", probed)
-    try:
-        result = run(
-            RunSpec(
-                "split-digits",
-                "test-ness-probe",
-                model="small-cnn",
-                overrides={
-                    "protocol": {"epochs": 4, "lr": 0.01, "momentum": 0.9},
-                    "test-ness-probe": {"eps1": 0.01, "route": "factored"},
-                },
-            )
+    result = run(
+        RunSpec(
+            "split-digits",
+            "test-ness-probe",
+            model="small-cnn",
+            overrides={
+                "protocol": {"epochs": 4, "lr": 0.01, "momentum": 0.9},
+                "test-ness-probe": {"eps1": 0.01, "route": "factored"},
+            },
         )
-    finally:
-        STRATEGIES.unregister("test-ness-probe")
+    )
     checks = probes[0].checks
     layers = {name for _, _, name, *_ in checks}
     assert {"backbone.conv2", "backbone.fc1"} <= layers  # a conv and a linear layer
@@ -203,7 +196,9 @@ def test_interference_on_every_previous_task_is_within_the_eps1_bound():
     for record in result["tasks"][1:]:
         model = build_model("small-cnn", (1, 8, 8), 5, 2, ModelParams())
         outs = {n: m.weight.shape[0] for n, m in projected_layers(model).items()}
-        expected = sum(outs[n] * s["rank"] for n, s in record["null_space"].items()) + 128 * 2
+        ranks = record["subspaces"]["null-space rank"]
+        assert ranks == {n: s["rank"] for n, s in record["null_space"].items()}
+        expected = sum(outs[n] * r for n, r in ranks.items()) + 128 * 2
         assert record["trainable_params"] == expected
 
 
@@ -225,8 +220,9 @@ def test_raw_and_gram_sources_keep_what_they_say():
     assert {t["kept_bytes"] for t in gram["tasks"]} == {(64 * 64 + 100 * 100) * 8}
 
 
-class EffectiveWeights(SupervisedPlugin):
-    """Every layer's effective weight after every optimizer step."""
+class EffectiveWeights(StrategyPlugin):
+    """Every layer's effective weight after every optimizer step; it keeps nothing the strategy
+    owns."""
 
     def __init__(self):
         super().__init__()
@@ -234,9 +230,6 @@ class EffectiveWeights(SupervisedPlugin):
 
     def after_update(self, strategy, **kwargs):
         self.steps.append(layer_weights(strategy.model))
-
-    def kept_bytes(self):
-        return 0
 
 
 def ness_run_traced(route: str, benchmark: str = "split-digits", protocol=None):
@@ -247,8 +240,8 @@ def ness_run_traced(route: str, benchmark: str = "split-digits", protocol=None):
         built = ness_strategy.factory(model, params)
         return StrategyBuild(plugins=[*built.plugins, trace])
 
-    register_strategy("test-ness-route", build)
-    try:
+    with restored_registries():
+        register_strategy("test-ness-route", build)
         # NESS's own protocol of the preset (momentum 0.9, weight decay 1e-4, lr_scale 0.1)
         own = load_presets()[benchmark]["strategy_protocol"]["ness"]
         own = {k: v for k, v in own.items() if k not in NOTE_KEYS}
@@ -257,8 +250,6 @@ def ness_run_traced(route: str, benchmark: str = "split-digits", protocol=None):
             "test-ness-route": {"route": route, **{f"protocol.{k}": v for k, v in own.items()}},
         }
         result = run(RunSpec(benchmark, "test-ness-route", overrides=overrides))
-    finally:
-        STRATEGIES.unregister("test-ness-route")
     return result, trace
 
 

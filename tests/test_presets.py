@@ -1,11 +1,15 @@
 """Preset precedence and fairness: every strategy of a benchmark moves at the same effective step
 lr / (1 - momentum) unless its own rate says where it comes from; what the user types wins."""
 
+import dataclasses
+
 import pytest
 
+from baselines.gpcns import GPCNSOverGPM, GPCNSOverSGP, GPCNSOverTRGP
 from clbench.errors import ConfigError
+from clbench.presets import expand_presets, load_presets
 from clbench.protocol import effective_step
-from clbench.resolution import RunSpec, expand_presets, load_presets, resolve
+from clbench.resolution import RunSpec, resolve
 from clbench.sweep import expand, load_suite, shipped_suites
 
 PROJECTION_FAMILY = ("gpm", "sgp", "trgp", "dfgp")
@@ -140,11 +144,17 @@ def test_the_projection_family_refuses_momentum_and_weight_decay(strategy, field
 @pytest.mark.parametrize("base", ["gpm", "sgp", "trgp"])
 def test_gpcns_runs_its_base_methods_memory_settings_on_every_benchmark(benchmark, base):
     gpcns = resolve(RunSpec(benchmark, "gpcns", overrides={"gpcns": {"base": base}}))
+    classes = {"gpm": GPCNSOverGPM, "sgp": GPCNSOverSGP, "trgp": GPCNSOverTRGP}
+    assert type(gpcns.strategy_params) is classes[base]
     own = resolve(RunSpec(benchmark, base)).strategy_params
     fields = ["threshold", "threshold_increment", "samples", "layer_caps"]
     if base == "trgp":
         fields += ["trust_samples", "trust_threshold", "max_selected", "task2_selection"]
     for name in fields:
+        assert getattr(gpcns.strategy_params, name) == getattr(own, name), (benchmark, name)
+    # its tables extend the base's: every parameter of the base method resolves as the base's
+    for field in dataclasses.fields(own):
+        name = field.name
         assert getattr(gpcns.strategy_params, name) == getattr(own, name), (benchmark, name)
 
 

@@ -1,28 +1,26 @@
 """Properties of the shared gradient-projection machinery and of GPM and SGP."""
 
-from types import SimpleNamespace
-
 import pytest
 import torch
-from avalanche.core import SupervisedPlugin
+from fakes import fake_strategy
 from probes import assert_same_steps, traced_run
 
 from baselines.dfgp import DFGPParams, dfgp
-from baselines.gpm import GPMParams, gpm
+from baselines.gpm import GPMMemory, GPMParams, gpm
 from baselines.sgp import SGPMemory, SGPParams
 from clbench.errors import ConfigError
-from clbench.linalg import Projection, project_out
+from clbench.linalg import Projection
+from clbench.memory import kept_bytes
 from clbench.models import ModelParams, build_model
 from clbench.resolution import RunSpec
 from clbench.runner import run
-from clbench.strategies import STRATEGIES, StrategyBuild, register_strategy
+from clbench.strategies import StrategyBuild, StrategyPlugin, register_strategy
 from clbench.strategies.input_projection import (
     InputProjectedLinear,
     project_inputs,
     stop_projecting_inputs,
 )
 from clbench.strategies.projection import (
-    GPMMemory,
     GradientProjection,
     layer_thresholds,
     projected_layers,
@@ -43,11 +41,12 @@ def model_with_grads(name="small-cnn", shape=(1, 8, 8), heads=3, seed=0):
 
 
 def plugin_at_task_1(memory, params, model):
+    """The projection with a basis for every layer, as after task 0; call its hooks with
+    `fake_strategy(model, task=1)`."""
     plugin = GradientProjection(memory, params)
     for name, layer in projected_layers(model).items():
         d = layer.weight[0].numel()
         memory.bases[name] = orthonormal(d, d // 3, seed=len(name))
-    plugin.task = 1
     return plugin
 
 
@@ -62,7 +61,7 @@ def test_gpm_gradients_have_no_component_in_the_kept_basis():
     plugin = plugin_at_task_1(memory, params, model)
     before = {n: flat(layer).clone() for n, layer in projected_layers(model).items()}
     heads_before = [h.weight.grad.clone() for h in model.heads]
-    plugin.after_backward(SimpleNamespace(model=model))
+    plugin.after_backward(fake_strategy(model, task=1))
     for name, layer in projected_layers(model).items():
         M = memory.bases[name]
         assert float((flat(layer) @ M).abs().max()) < 1e-5
@@ -81,7 +80,7 @@ def test_nothing_changes_on_task_0():
     grads = [p.grad.clone() for p in model.parameters()]
     params = GPMParams(layer_caps=())
     plugin = GradientProjection(GPMMemory(params), params)
-    plugin.after_backward(SimpleNamespace(model=model))
+    plugin.after_backward(fake_strategy(model, task=0))
     for p, g in zip(model.parameters(), grads, strict=True):
         torch.testing.assert_close(p.grad, g)
 
@@ -94,7 +93,7 @@ def test_sgp_scales_the_component_along_each_basis_vector_by_one_minus_lambda():
     for name, basis in memory.bases.items():
         memory.importance[name] = torch.linspace(0.0, 1.0, basis.shape[1])
     before = {n: flat(layer).clone() for n, layer in projected_layers(model).items()}
-    plugin.after_backward(SimpleNamespace(model=model))
+    plugin.after_backward(fake_strategy(model, task=1))
     for name, layer in projected_layers(model).items():
         M, lam = memory.bases[name], memory.importance[name]
         torch.testing.assert_close(
@@ -112,8 +111,8 @@ def test_sgp_with_all_importances_one_is_gpm():
     sgp_plugin = plugin_at_task_1(sgp_memory, sgp_params, sgp_model)
     for name, basis in sgp_memory.bases.items():
         sgp_memory.importance[name] = torch.ones(basis.shape[1])
-    gpm_plugin.after_backward(SimpleNamespace(model=gpm_model))
-    sgp_plugin.after_backward(SimpleNamespace(model=sgp_model))
+    gpm_plugin.after_backward(fake_strategy(gpm_model, task=1))
+    sgp_plugin.after_backward(fake_strategy(sgp_model, task=1))
     for a, b in zip(gpm_model.parameters(), sgp_model.parameters(), strict=True):
         torch.testing.assert_close(a.grad, b.grad)
 
@@ -133,7 +132,8 @@ def test_basis_sizes_and_bytes_follow_the_energy_rule_by_hand():
     R = torch.diag(energies.sqrt()).float()  # d x n with n = 4
     memory.update(0, {"a": R})
     # cumulative energy 0.6, 0.9, 0.98, 1.0: two values below 0.95 -> r = 2
-    assert memory.sizes() == {"a": 2} and memory.kept_bytes() == 4 * 2 * 4
+    assert memory.sizes() == {"a": 2}
+    assert kept_bytes([GradientProjection(memory, params)]) == 4 * 2 * 4  # float32 4 x 2
     # Task 1: data along e3 only. acc = (1 - 1) / 1 = 0 < 0.95 -> add e3 (energy 1.0).
     memory.update(1, {"a": torch.tensor([[0.0], [0.0], [2.0], [0.0]])})
     assert memory.sizes() == {"a": 3}
@@ -157,7 +157,7 @@ def test_thresholds_per_layer_with_increment():
         GPMParams(threshold=(1.5,))
 
 
-class Snapshots(SupervisedPlugin):
+class Snapshots(StrategyPlugin):
     """Weights and bases after every task (runs after the projection plugin has updated)."""
 
     def __init__(self, projection):
@@ -177,7 +177,7 @@ class Snapshots(SupervisedPlugin):
 
 
 @pytest.mark.parametrize("factory", [gpm, dfgp])
-def test_whole_task_updates_lie_in_the_complement_of_the_previous_basis(factory):
+def test_whole_task_updates_lie_in_the_complement_of_the_previous_basis(factory, registered):
     """Plain SGD over projected gradients (for DFGP: the flatness-ascent gradient, projected):
     W_t - W_{t-1} has no component in span(M_{t-1}); BatchNorm stays as task 0 left it."""
     probes = []
@@ -190,11 +190,8 @@ def test_whole_task_updates_lie_in_the_complement_of_the_previous_basis(factory)
         return StrategyBuild(plugins=[*built.plugins, probes[-1]])
 
     register_strategy("test-probed", probed)
-    try:
-        overrides = {"protocol": {"epochs": 3}, "test-probed": {"threshold": "0.9"}}
-        run(RunSpec("split-digits", "test-probed", model="small-cnn", overrides=overrides))
-    finally:
-        STRATEGIES.unregister("test-probed")
+    overrides = {"protocol": {"epochs": 3}, "test-probed": {"threshold": "0.9"}}
+    run(RunSpec("split-digits", "test-probed", model="small-cnn", overrides=overrides))
     probe = probes[0]
     checked = 0
     for t in range(1, 5):
@@ -248,7 +245,8 @@ def test_projection_inside_backward_equals_projection_after_backward(rows, with_
         ((layer(inputs[-1]) - target) ** 2).sum().backward()
     assert isinstance(inside, torch.nn.Linear)
     grad = inside.weight.grad
-    torch.testing.assert_close(grad, project_out(plain.weight.grad, M, scale), atol=1e-5, rtol=1e-5)
+    after = Projection.of(M, scale, like=plain.weight.grad)(plain.weight.grad)
+    torch.testing.assert_close(grad, after, atol=1e-5, rtol=1e-5)
     if scale is None:
         assert float((grad @ M).norm() / grad.norm()) < 1e-6
     torch.testing.assert_close(inside.bias.grad, plain.bias.grad)
@@ -265,7 +263,7 @@ def test_gpm_projects_linear_layers_in_backward_during_a_task_only():
     params = GPMParams(layer_caps=())
     memory = GPMMemory(params)
     plugin = plugin_at_task_1(memory, params, model)
-    strategy = SimpleNamespace(model=model)
+    strategy = fake_strategy(model, task=1)
     plugin.before_training_exp(strategy)
     layers = projected_layers(model)
     assert all(isinstance(layer, InputProjectedLinear) for layer in layers.values())
@@ -281,7 +279,6 @@ def test_gpm_projects_linear_layers_in_backward_during_a_task_only():
     dfgp_params = DFGPParams(layer_caps=())
     built = dfgp(model, dfgp_params)
     projection = next(p for p in built.plugins if isinstance(p, GradientProjection))
-    projection.task = 1
     projection.memory.bases.update(memory.bases)
     projection.before_training_exp(strategy)
     assert not any(isinstance(layer, InputProjectedLinear) for layer in layers.values())

@@ -1,16 +1,21 @@
+"""The training protocol (clbench.protocol), the per-task schedule (clbench.schedule) and the
+optimizer the template builds for every task (clbench.template.task_optimizer)."""
+
 from types import SimpleNamespace
 
 import pytest
 import torch
 
-from clbench import protocol
+from clbench import schedule as schedule_module
 from clbench.errors import ConfigError
-from clbench.protocol import ProtocolParams, ValidationSchedule, make_optimizer
+from clbench.protocol import ProtocolParams, make_optimizer
+from clbench.schedule import ValidationSchedule
+from clbench.template import task_optimizer
 
 
 class FakeStrategy:
-    """Just what the schedule touches: a model, an optimizer, a device, the plugins and
-    stop_training()."""
+    """Just what the schedule and the task optimizer touch: a model, an optimizer, a device, the
+    plugins and stop_training()."""
 
     def __init__(self):
         self.model = torch.nn.Linear(2, 1, bias=False)
@@ -25,12 +30,16 @@ class FakeStrategy:
 
 
 def drive(schedule, strategy, losses, monkeypatch):
-    """Run epochs whose validation losses are `losses`; the weight records the epoch number."""
+    """Run a task whose epochs have the validation losses `losses`: its optimizer built as the
+    template builds it at the task's start, then the epochs; the weight records the epoch
+    number."""
     scripted = iter(losses)
-    monkeypatch.setattr(protocol, "validation_loss", lambda *a: next(scripted))
+    monkeypatch.setattr(schedule_module, "validation_loss", lambda *a: next(scripted))
+    strategy.optimizer, strategy.trainable_params = task_optimizer(
+        strategy.model, strategy.plugins, schedule.params
+    )
     lrs = []
     for epoch in range(len(losses)):
-        schedule.before_training_epoch(strategy)
         with torch.no_grad():
             next(strategy.model.parameters()).fill_(epoch)
         schedule.after_training_epoch(strategy)
@@ -67,13 +76,16 @@ def test_fresh_optimizer_per_task_over_trainable_tensors_only(monkeypatch):
     schedule, strategy = ValidationSchedule(ProtocolParams(epochs=1, lr=0.3)), FakeStrategy()
     frozen = torch.nn.Linear(3, 3, bias=False).requires_grad_(False)
     strategy.model = torch.nn.Sequential(torch.nn.Linear(3, 2, bias=False), frozen)
+    optimizers = []
     for task in range(2):
         schedule.start_task(task, [])
         drive(schedule, strategy, [1.0], monkeypatch)
         groups = strategy.optimizer.param_groups
         assert groups[0]["lr"] == 0.3 and groups[0]["momentum"] == 0.0
         assert [p.shape for p in groups[0]["params"]] == [torch.Size([2, 3])]
-        assert schedule.trainable_params == 6
+        assert strategy.trainable_params == 6
+        optimizers.append(strategy.optimizer)
+    assert optimizers[0] is not optimizers[1]
 
 
 @pytest.mark.parametrize("field", ["epochs", "patience", "batch_size"])
@@ -126,18 +138,13 @@ def test_head_tensors_take_the_head_weight_decay():
     assert [g["weight_decay"] for g in unset.param_groups] == [0.1]  # one group, as before
 
 
-def test_the_schedule_gives_the_heads_their_own_decay(monkeypatch):
+def test_the_task_optimizer_gives_the_heads_their_own_decay():
     net = torch.nn.Module()
     net.body = torch.nn.Linear(2, 2, bias=False)
     net.heads = torch.nn.ModuleList([torch.nn.Linear(2, 1, bias=False)])
-    strategy = FakeStrategy()
-    strategy.model = net
     params = ProtocolParams(epochs=1, optimizer="adam", weight_decay=0.1, head_weight_decay=0.0)
-    schedule = ValidationSchedule(params)
-    schedule.start_task(0, [])
-    monkeypatch.setattr(protocol, "validation_loss", lambda *a: 1.0)
-    schedule.before_training_epoch(strategy)
-    decays = {g["params"][0].shape: g["weight_decay"] for g in strategy.optimizer.param_groups}
+    optimizer, _ = task_optimizer(net, [], params)
+    decays = {g["params"][0].shape: g["weight_decay"] for g in optimizer.param_groups}
     assert decays == {torch.Size([2, 2]): 0.1, torch.Size([1, 2]): 0.0}
 
 

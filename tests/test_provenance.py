@@ -12,7 +12,7 @@ import clbench
 from clbench.provenance import code_provenance, harness_digest
 from clbench.resolution import RunSpec
 from clbench.runner import run
-from clbench.strategies import STRATEGIES, register_strategy
+from clbench.strategies import register_strategy
 from clbench.sweep import plan, run_sweep
 
 QUICK = {"protocol": {"epochs": "1"}}
@@ -35,7 +35,7 @@ def factory(model, params: Params) -> StrategyBuild:
 
 
 @pytest.fixture
-def outside_plugin(tmp_path, monkeypatch):
+def outside_plugin(tmp_path, monkeypatch, registered):
     """A strategy defined in a module outside clbench, registered in-process; yields a function
     that rewrites the module's source."""
     folder = tmp_path / "plugin_src"
@@ -47,7 +47,6 @@ def outside_plugin(tmp_path, monkeypatch):
 
     register_strategy("outside", outside_strategy.factory)
     yield lambda version: module.write_text(textwrap.dedent(PLUGIN.format(version=version)))
-    STRATEGIES.unregister("outside")
     sys.modules.pop("outside_strategy", None)
 
 
@@ -97,13 +96,10 @@ def test_a_result_without_provenance_is_stale(tmp_path):
     assert planned.stale == [result["name"]] and planned.todo == [spec]
 
 
-def test_a_strategy_without_source_file_records_no_strategy_digest(tmp_path):
+def test_a_strategy_without_source_file_records_no_strategy_digest(tmp_path, registered):
     namespace: dict = {}
     exec(PLUGIN.format(version="exec"), namespace)  # as a notebook cell defines it
     register_strategy("cell", namespace["factory"])
-    try:
-        result = run(RunSpec("split-digits", "cell", overrides=QUICK))
-    finally:
-        STRATEGIES.unregister("cell")
+    result = run(RunSpec("split-digits", "cell", overrides=QUICK))
     assert result["provenance"]["strategy_digest"] is None
     assert result["provenance"]["harness_digest"] == harness_digest()

@@ -8,15 +8,10 @@ from pathlib import Path
 import pytest
 
 from clbench.params import coerce, field_types
+from clbench.presets import load_references
 from clbench.protocol import ProtocolParams
 from clbench.protocol_card import paper_page
-from clbench.resolution import (
-    PAPER_BENCHMARKS,
-    RunSpec,
-    _variant_key,
-    load_references,
-    resolve,
-)
+from clbench.resolution import PAPER_BENCHMARKS, RunSpec, _variant_key, resolve
 from clbench.strategies import STRATEGIES
 
 DEPARTURE = "clbench's choice"

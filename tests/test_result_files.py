@@ -16,7 +16,13 @@ from clbench.data import BENCHMARKS, DataOptions
 from clbench.metrics import forward_transfer
 from clbench.resolution import RunSpec
 from clbench.runner import run
-from clbench.store import RESULT_FORMAT, read_result, validate_result, write_json_atomic
+from clbench.store import (
+    RESULT_FORMAT,
+    read_result,
+    validate_result,
+    write_failure,
+    write_json_atomic,
+)
 
 # pmnist5k (ten tasks, one shared head) in seconds: one epoch of large batches, a rate that learns.
 PMNIST_QUICK = {"protocol": {"epochs": 1, "batch_size": 200, "lr": 0.1}}
@@ -97,12 +103,10 @@ def test_joint_counts_every_sample_it_keeps_to_train_on_again():
 
 @pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600)])
 def test_result_and_failure_files_get_the_mode_of_a_new_file(tmp_path, umask, mode):
-    from clbench.executors.base import record_failure
-
     previous = os.umask(umask)
     try:
         write_json_atomic(tmp_path / "r.json", {"a": 1})
-        record_failure(tmp_path, "x", "Error: one line", 1.0)
+        write_failure(tmp_path, "x", "Error: one line")
     finally:
         os.umask(previous)
     assert (tmp_path / "r.json").stat().st_mode & 0o777 == mode
@@ -129,7 +133,7 @@ def test_tasks_are_numbered_from_1_in_results_checkpoints_and_progress(tmp_path)
     lines = []
     spec = RunSpec("split-digits", "naive", overrides=DIGITS_QUICK)
     result = run(spec, tmp_path, progress=lines.append, checkpoints=True)
-    assert result["format"] == RESULT_FORMAT == 3
+    assert result["format"] == RESULT_FORMAT == 4
     assert [task["task"] for task in result["tasks"]] == [1, 2, 3, 4, 5]
     assert [task["name"] for task in result["tasks"]] == [f"digits-{t}" for t in range(1, 6)]
     assert [line.split(":")[0] for line in lines] == [f"task {t}/5" for t in range(1, 6)]
@@ -143,4 +147,4 @@ def test_a_result_of_the_previous_format_is_invalid(tmp_path):
     path = tmp_path / f"{result['name']}.json"
     document = json.loads(path.read_text())
     assert validate_result(document) is None
-    assert validate_result({**document, "format": 2}) == "format 2 (expected 3)"
+    assert validate_result({**document, "format": 3}) == "format 3 (expected 4)"

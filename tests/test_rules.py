@@ -14,13 +14,19 @@ from types import SimpleNamespace
 import pytest
 import torch
 import torch.nn.functional as F
+from fakes import fake_strategy
 from torch import nn
 
 from baselines.adam_nscl import AdamNSCLParams, NullSpaceSteps
+from baselines.adam_nscl import null_space as adam_nscl_null_space
 from baselines.dfgp import DFGPParams, FlatnessAscent
-from baselines.gpcns import GPCNSMemory, GPCNSParams
-from baselines.gpm import GPMParams
+from baselines.gpcns import GPCNSMemory, GPCNSOverGPM, GPCNSOverSGP, GPCNSOverTRGP
+from baselines.gpm import GPMMemory, GPMParams
+from baselines.ness import NESSParams, NESSPlugin, null_space_basis
+from baselines.ness.adapters import adapter_of, add_adapter
 from baselines.sgp import SGPMemory, SGPParams
+from baselines.sgp import extend_basis as sgp_extend_basis
+from baselines.sgp import initial_basis as sgp_initial_basis
 from baselines.trgp import (
     TaskScaledWeight,
     TRGPMemory,
@@ -28,13 +34,12 @@ from baselines.trgp import (
     TrustRegionScaling,
     scaled_weights,
 )
-from clbench.linalg import adam_nscl_null_space, sgp_extend_basis, sgp_initial_basis
-from clbench.linalg.basis import _steps_below, trgp_extend_basis
+from baselines.trgp import extend_basis as trgp_extend_basis
+from clbench.linalg import steps_below
 from clbench.models import ModelParams, build_model
 from clbench.models.paper import BasicBlock
-from clbench.strategies.adapters import adapter_of, add_adapter
-from clbench.strategies.ness import NESSParams, NESSPlugin, null_space_basis
-from clbench.strategies.projection import GPMMemory, GradientProjection, projected_layers
+from clbench.protocol import ProtocolParams
+from clbench.strategies.projection import GradientProjection, projected_layers
 from clbench.strategies.sam import sam_gradient
 
 F64 = torch.float64
@@ -76,9 +81,8 @@ def trust_region(model, task_bases, grads, task, **params):
     memory = TRGPMemory(p)
     memory.task_bases = task_bases
     scaling = TrustRegionScaling(p, memory)
-    scaling.task = task
     scaling._layer_gradients = lambda strategy: grads
-    scaling.before_training_exp(SimpleNamespace(model=model))
+    scaling.before_training_exp(fake_strategy(model, task=task))
     return scaling
 
 
@@ -124,8 +128,7 @@ def test_trgp_candidates_are_the_largest_projections():
     reordered = [{"fc": b} for b in (BASES_HAND[1], BASES_HAND[2], BASES_HAND[0])]  # 2, 2.236, 4
     assert selection(reordered, {"fc": G_HAND}, 3, trust_threshold=0.0) == [1, 2]
     scaling = TrustRegionScaling(TRGPParams(), TRGPMemory(TRGPParams()))
-    scaling.task = 4
-    assert scaling.candidates({0: 1.0, 1: 3.0, 2: 0.5, 3: 2.0}) == [1, 3]
+    assert scaling.candidates(4, {0: 1.0, 1: 3.0, 2: 0.5, 3: 2.0}) == [1, 3]
 
 
 @pytest.mark.parametrize(
@@ -255,12 +258,12 @@ def test_trgp_evaluates_each_trained_task_with_its_own_scales():
     params = TRGPParams()
     scaling = TrustRegionScaling(params, TRGPMemory(params))
     module = scaled_weights(model)["fc"]
-    scaling.task = 3  # tasks 0, 1 and 2 are trained
+    trained = 3  # tasks 0, 1 and 2 are trained: the clock has counted 3
     for evaluated, active in ((0, 0), (2, 2), (3, None), (4, None)):
         experience = SimpleNamespace(current_experience=evaluated)
-        scaling.before_eval_exp(SimpleNamespace(model=model, experience=experience))
+        scaling.before_eval_exp(fake_strategy(model, task=trained, experience=experience))
         assert module.active == active, evaluated
-    scaling.after_eval(SimpleNamespace(model=model))
+    scaling.after_eval(fake_strategy(model, task=trained))
     assert module.active == 2  # training resumes with the last trained task's scales
 
 
@@ -300,12 +303,12 @@ def test_trgp_memory_ranking_by_hand(ranking):
 
 def test_steps_below_counts_strictly_below_the_target():
     ones = torch.ones(4, dtype=F64)
-    assert _steps_below(torch.tensor(0.0, dtype=F64), ones, 2.0) == 2  # 0, 1 < 2; 2 is not
-    assert _steps_below(torch.tensor(0.5, dtype=F64), ones, 2.0) == 2  # 0.5, 1.5
-    assert _steps_below(torch.tensor(0.0, dtype=F64), ones, 10.0) == 4  # at most all of them
-    assert _steps_below(torch.tensor(3.0, dtype=F64), ones, 2.0) == 0
+    assert steps_below(torch.tensor(0.0, dtype=F64), ones, 2.0) == 2  # 0, 1 < 2; 2 is not
+    assert steps_below(torch.tensor(0.5, dtype=F64), ones, 2.0) == 2  # 0.5, 1.5
+    assert steps_below(torch.tensor(0.0, dtype=F64), ones, 10.0) == 4  # at most all of them
+    assert steps_below(torch.tensor(3.0, dtype=F64), ones, 2.0) == 0
     values = torch.tensor([8.0, 4.0, 2.0, 2.0], dtype=F64)
-    assert _steps_below(torch.tensor(0.0, dtype=F64), values, 12.0) == 2  # 0, 8 < 12; 12 is not
+    assert steps_below(torch.tensor(0.0, dtype=F64), values, 12.0) == 2  # 0, 8 < 12; 12 is not
 
 
 # --- DFGP: the data and weight ascents ------------------------------------------------------
@@ -474,8 +477,8 @@ class FixedBase:
     def projector(self, name):
         return self.M, self.scale
 
-    def kept_bytes(self):
-        return 0
+    def kept(self):
+        return ()
 
     def sizes(self):
         return {}
@@ -491,9 +494,7 @@ def test_gpcns_memory_by_hand(coefficient, c):
     Task 1: V = (e3, e1) from the stacked rows; [e3, e1 | e1, 0.5 e2] has sigma sqrt(2) (e1),
     1 (e3), 0.5 (e2), importance (c + 1) sigma / (c sigma + sqrt(2))."""
     e = torch.eye(6, dtype=F64)
-    params = GPCNSParams(
-        base="sgp", threshold=(1.0,), threshold_increment=0.0, coefficient=coefficient
-    )
+    params = GPCNSOverSGP(threshold=(1.0,), threshold_increment=0.0, coefficient=coefficient)
     memory = GPCNSMemory(FixedBase(e[:, :2], torch.tensor([1.0, 0.5], dtype=F64)), params)
     representation = {"layer": torch.zeros(6, 3, dtype=F64)}
     memory.finish_task({"layer": 2 * e[:1]})
@@ -512,11 +513,11 @@ def test_gpcns_memory_by_hand(coefficient, c):
 
 
 def test_gpcns_merge_energy_rule():
-    assert [GPCNSParams(base="trgp").merge_squared(t) for t in (0, 1, 2)] == [False, True, True]
-    assert not GPCNSParams(base="gpm").merge_squared(1)
-    assert not GPCNSParams(base="sgp").merge_squared(1)
-    assert GPCNSParams(base="gpm", merge_energy="squared").merge_squared(0)
-    assert not GPCNSParams(base="trgp", merge_energy="sigma").merge_squared(1)
+    assert [GPCNSOverTRGP().merge_squared(t) for t in (0, 1, 2)] == [False, True, True]
+    assert not GPCNSOverGPM().merge_squared(1)
+    assert not GPCNSOverSGP().merge_squared(1)
+    assert GPCNSOverGPM(merge_energy="squared").merge_squared(0)
+    assert not GPCNSOverTRGP(merge_energy="sigma").merge_squared(1)
 
 
 # --- SGP: alpha ---------------------------------------------------------------------------
@@ -565,11 +566,10 @@ def test_sgp_memory_uses_its_alpha_and_projects_with_the_importances():
     assert basis is memory.bases["a"] and torch.equal(scale, expected)
     # the projection keeps 1 - lambda of each basis component (here of e2: 1 - 0.4816)
     projection = GradientProjection(memory, params)
-    projection.task = 1
     model = nn.Module()
     model.a = nn.Linear(4, 1, bias=False).double()
     model.a.weight.grad = torch.ones(1, 4, dtype=F64)
-    projection.after_backward(SimpleNamespace(model=model))
+    projection.after_backward(fake_strategy(model, task=1))
     kept = 1 - expected[1]
     torch.testing.assert_close(
         model.a.weight.grad.abs(), torch.tensor([[0.0, float(kept), 0.0, 1.0]], dtype=F64)
@@ -599,10 +599,10 @@ def test_adam_nscl_null_space_includes_an_eigenvalue_exactly_at_the_limit():
 
 
 def adam_nscl_plugin(model, grams, **params):
+    """The plugin at the start of task 1 with the covariances `grams` of task 0."""
     plugin = NullSpaceSteps(AdamNSCLParams(**params))
     plugin.grams = grams
-    plugin.task = 1
-    plugin.before_training_exp(SimpleNamespace(model=model))
+    plugin.before_training_exp(fake_strategy(model, task=1))
     return plugin
 
 
@@ -620,7 +620,7 @@ def test_adam_nscl_steps_use_the_params_svd_thres(svd_thres, null, normalize):
     assert plugin.null_ranks == {"fc": null}
     before = model.fc.weight.detach().clone()
     raw = torch.randn(3, 4, generator=torch.Generator().manual_seed(5), dtype=F64)
-    strategy = SimpleNamespace(model=model)
+    strategy = fake_strategy(model, task=1)
     plugin.before_update(strategy)
     with torch.no_grad():
         model.fc.weight.add_(raw)
@@ -639,7 +639,7 @@ def test_adam_nscl_freezes_batchnorm_after_task_0(batchnorm):
     plugin = adam_nscl_plugin(model, grams, batchnorm=batchnorm)
     for p in model.parameters():
         p.grad = torch.ones_like(p)
-    plugin.before_update(SimpleNamespace(model=model))
+    plugin.before_update(fake_strategy(model, task=1))
     for name, p in model.named_parameters():
         frozen = batchnorm == "freeze" and name.startswith("backbone.bn")
         assert (p.grad is None) == frozen, name
@@ -651,12 +651,12 @@ def test_adam_nscl_sums_the_covariances_of_every_task(monkeypatch):
     plugin = NullSpaceSteps(AdamNSCLParams())
     model = nn.Module()
     model.fc = nn.Linear(2, 2, bias=False)
-    strategy = SimpleNamespace(
-        model=model, experience=SimpleNamespace(dataset=None), train_mb_size=4
-    )
-    plugin.after_training_exp(strategy)
-    plugin.after_training_exp(strategy)
-    assert plugin.task == 2 and torch.equal(plugin.grams["fc"], 3 * torch.eye(2, dtype=F64))
+    for task in range(2):
+        strategy = fake_strategy(
+            model, task=task, experience=SimpleNamespace(dataset=None), train_mb_size=4
+        )
+        plugin.after_training_exp(strategy)
+    assert torch.equal(plugin.grams["fc"], 3 * torch.eye(2, dtype=F64))
 
 
 # --- NESS: the null-space adapters ----------------------------------------------------------
@@ -686,7 +686,6 @@ def test_ness_plugin_adapts_each_layer_with_its_null_space(task):
         "backbone.net.1": (V * torch.tensor([100.0, 1.0, 1e-6, 0.0], dtype=F64)) @ V.T,
         "backbone.net.3": torch.eye(100, dtype=F64),
     }
-    plugin.task = task
     first, second = model.backbone.net[1], model.backbone.net[3]
     if task == 2:  # the previous task's adapters are merged into W first
         for layer in (first, second):
@@ -695,7 +694,9 @@ def test_ness_plugin_adapts_each_layer_with_its_null_space(task):
                 add_adapter(layer, unit(d, 0, 1)).A.normal_()
         W_second = second.weight.detach().clone()
     W = first.weight.detach().clone()
-    plugin.before_training_exp(SimpleNamespace(model=model, train_mb_size=16))
+    plugin.before_training_exp(
+        fake_strategy(model, task=task, train_mb_size=16, protocol=ProtocolParams())
+    )
     if task == 2:
         assert adapter_of(second) is None and type(second) is nn.Linear
         torch.testing.assert_close(second.weight, W_second)
@@ -717,12 +718,12 @@ def test_ness_gram_source_sums_every_task():
     grams = iter([{"fc": torch.eye(4, dtype=F64)}, {"fc": 3 * torch.eye(4, dtype=F64)}])
     plugin = NESSPlugin(NESSParams(source="gram"))
     plugin._accumulate = lambda strategy, datasets: next(grams)
-    strategy = SimpleNamespace(model=OneLayer(), experience=SimpleNamespace(dataset="data"))
-    plugin.after_training_exp(strategy)
-    plugin.after_training_exp(strategy)
-    assert plugin.task == 2 and torch.equal(plugin.grams["fc"], 4 * torch.eye(4, dtype=F64))
+    model, data = OneLayer(), SimpleNamespace(dataset="data")
+    for task in range(2):
+        plugin.after_training_exp(fake_strategy(model, task=task, experience=data))
+    assert torch.equal(plugin.grams["fc"], 4 * torch.eye(4, dtype=F64))
     raw = NESSPlugin(NESSParams(source="raw"))
-    raw.after_training_exp(strategy)
+    raw.after_training_exp(fake_strategy(model, task=0, experience=data))
     assert raw.past_data == ["data"] and raw.grams == {}
 
 
@@ -732,13 +733,24 @@ def test_ness_sam_perturbs_task_0_only():
         model = build_model("mlp", (1, 2, 2), 1, 2, ModelParams())
         x, y = torch.randn(4, 1, 2, 2), torch.tensor([0, 1, 1, 0])
         t = torch.zeros(4, dtype=torch.long)
-        strategy = SimpleNamespace(
-            model=model, mb_x=x, mb_y=y, mb_task_id=t, _criterion=F.cross_entropy
+        strategy = fake_strategy(
+            model,
+            task=task,
+            mb_x=x,
+            mb_y=y,
+            mb_task_id=t,
+            _criterion=F.cross_entropy,
+            protocol=ProtocolParams(),
+            train_mb_size=4,
         )
         F.cross_entropy(model(x, t), y).backward()
         first = [p.grad.clone() for p in model.parameters()]
-        plugin = NESSPlugin(NESSParams(optimizer=optimizer, rho=0.5))
-        plugin.task = task
+        plugin = NESSPlugin(NESSParams(optimizer=optimizer, rho=0.5, source="gram"))
+        plugin.grams = {  # full-rank statistics of task 0: no adapter from task 1 on
+            name: torch.eye(layer.weight[0].numel(), dtype=F64)
+            for name, layer in projected_layers(model).items()
+        }
+        plugin.before_training_exp(strategy)
         plugin.after_backward(strategy)
         return [torch.equal(p.grad, g) for p, g in zip(model.parameters(), first, strict=True)]
 
@@ -755,10 +767,9 @@ def test_projection_zeroes_batchnorm_gradients_only_when_frozen(batchnorm):
     model = build_model("small-cnn", (1, 8, 8), 2, 2, ModelParams())
     params = GPMParams(layer_caps=(), batchnorm=batchnorm)
     plugin = GradientProjection(GPMMemory(params), params)
-    plugin.task = 1
     for p in model.parameters():
         p.grad = torch.ones_like(p)
-    plugin.after_backward(SimpleNamespace(model=model))
+    plugin.after_backward(fake_strategy(model, task=1))
     for name, p in model.named_parameters():
         zero = batchnorm == "freeze" and name.startswith("backbone.bn")
         assert bool((p.grad == 0).all()) == zero and bool((p.grad == 1).all()) != zero, name

@@ -11,7 +11,7 @@ from clbench.evaluation import AccuracyRecorder
 from clbench.resolution import RunSpec, resolve
 from clbench.runner import evaluate, run
 from clbench.store import read_result
-from clbench.strategies import STRATEGIES, StrategyBuild, register_strategy
+from clbench.strategies import StrategyBuild, register_strategy
 
 QUICK = {"protocol": {"epochs": 3}}
 
@@ -74,7 +74,7 @@ class FreezeParams:
     keep_first_layer: bool = True
 
 
-class CountSteps(SupervisedPlugin):
+class CountSteps(SupervisedPlugin):  # any Avalanche plugin may be a strategy's
     def __init__(self):
         super().__init__()
         self.steps = 0
@@ -83,7 +83,7 @@ class CountSteps(SupervisedPlugin):
         self.steps += 1
 
 
-def test_an_in_process_strategy_with_a_model_transform(tmp_path):
+def test_an_in_process_strategy_with_a_model_transform(tmp_path, registered):
     plugin = CountSteps()
 
     def frozen_backbone(model: nn.Module, params: FreezeParams) -> StrategyBuild:
@@ -93,12 +93,9 @@ def test_an_in_process_strategy_with_a_model_transform(tmp_path):
         return StrategyBuild(plugins=[plugin], model=model)
 
     register_strategy("test-frozen", frozen_backbone)
-    try:
-        resolved = resolve(RunSpec("split-digits", "test-frozen"))
-        assert resolved.strategy_params == FreezeParams()
-        result = run(RunSpec("split-digits", "test-frozen", overrides=QUICK))
-    finally:
-        STRATEGIES.unregister("test-frozen")
+    resolved = resolve(RunSpec("split-digits", "test-frozen"))
+    assert resolved.strategy_params == FreezeParams()
+    result = run(RunSpec("split-digits", "test-frozen", overrides=QUICK))
     head_params = 100 * 2 * 5  # five heads of 100 -> 2, all trainable
     assert result["tasks"][0]["trainable_params"] == head_params
     assert plugin.steps > 0

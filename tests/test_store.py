@@ -60,7 +60,7 @@ def test_results_of_the_fraction_format_are_not_read_as_percentages():
 
 
 def test_results_with_tasks_numbered_from_0_are_invalid():
-    assert validate_result({**result([[0.5]]), "format": 2}) == "format 2 (expected 3)"
+    assert validate_result({**result([[0.5]]), "format": 2}) == "format 2 (expected 4)"
 
 
 def test_optional_metrics_and_initial_accuracy_are_checked_when_present():
@@ -73,3 +73,15 @@ def test_optional_metrics_and_initial_accuracy_are_checked_when_present():
     assert validate_result(document) is None
     document["initial_accuracy"] = [10.0, 120.0]
     assert "initial_accuracy holds a value that is not a percentage" in validate_result(document)
+
+
+def test_task_subspaces_hold_a_size_per_quantity_and_layer():
+    document = result([[50.0]])
+    document["tasks"][0]["subspaces"] = {"kept basis size": {"fc1": 3}, "null-space rank": {}}
+    assert validate_result(document) is None
+    document["tasks"][0]["subspaces"] = {"kept basis size": {"fc1": "x"}}
+    assert validate_result(document) == (
+        'tasks[0].subspaces.kept basis size.fc1 is "x", expected a finite number'
+    )
+    document["tasks"][0]["subspaces"] = [3]
+    assert validate_result(document) == "tasks[0].subspaces is a list, expected an object"

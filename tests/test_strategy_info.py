@@ -45,21 +45,17 @@ def test_the_zoo_declares_its_presentation():
     zoo = [
         strategy
         for _, strategy in STRATEGIES.items()
-        if strategy.factory.__module__.startswith("baselines.") or strategy.name == "ness"
+        if strategy.factory.__module__.startswith("baselines.")
     ]
     assert len(zoo) == 20 and all(s.info.family != "plugins" for s in zoo)
 
 
-def test_in_process_registration_reads_the_declaration_or_defaults():
-    try:
-        assert register_strategy("declared-probe", declared).info == StrategyInfo(
-            "Declared", "tests", "bound"
-        )
-        register_strategy("plain-probe", plain)
-        assert STRATEGIES.get("plain-probe").info == StrategyInfo("plain-probe", "plugins")
-    finally:
-        STRATEGIES.unregister("declared-probe")
-        STRATEGIES.unregister("plain-probe")
+def test_in_process_registration_reads_the_declaration_or_defaults(registered):
+    assert register_strategy("declared-probe", declared).info == StrategyInfo(
+        "Declared", "tests", "bound"
+    )
+    register_strategy("plain-probe", plain)
+    assert STRATEGIES.get("plain-probe").info == StrategyInfo("plain-probe", "plugins")
 
 
 @pytest.mark.parametrize(

@@ -109,13 +109,10 @@ def outside(model, params: NoParams) -> StrategyBuild:
     return StrategyBuild()
 
 
-def test_an_installed_outside_strategy_does_not_change_the_default_suite():
+def test_an_installed_outside_strategy_does_not_change_the_default_suite(registered):
     before = [(s.benchmark, s.strategy, s.seed) for s in expand(load_suite("default"))]
     register_strategy("outside-extra", outside)
-    try:
-        after = [(s.benchmark, s.strategy, s.seed) for s in expand(load_suite("default"))]
-        offline = {s.strategy for s in expand(load_suite("offline-full"))}
-    finally:
-        STRATEGIES.unregister("outside-extra")
+    after = [(s.benchmark, s.strategy, s.seed) for s in expand(load_suite("default"))]
+    offline = {s.strategy for s in expand(load_suite("offline-full"))}
     assert after == before and "outside-extra" not in {s for _, s, _ in after}
     assert "outside-extra" in offline  # a suite that says "all" does take it

@@ -9,6 +9,7 @@ from avalanche.training.templates import SupervisedTemplate
 from synthetic import scenario
 
 from clbench.models import ModelParams, build_model
+from clbench.protocol import ProtocolParams
 from clbench.template import HarnessTemplate, defined_hooks
 
 
@@ -33,6 +34,8 @@ class Penalty(SupervisedPlugin):
 
 
 def trained(template_type, model, plugin, **extra):
+    """`model` trained on three tasks, with a fresh optimizer state for each (the harness builds a
+    new optimizer per task from its protocol; Avalanche is told to reset the one it is given)."""
     bench = scenario()
     template = template_type(
         model=model,
@@ -46,14 +49,17 @@ def trained(template_type, model, plugin, **extra):
     )
     torch.manual_seed(11)
     for experience in bench.train_stream:
-        template.train(experience)
+        template.train(experience, reset_optimizer_state=True)
     return model
 
 
 def test_training_equals_avalanche_template_bit_for_bit():
     model = build_model("mlp", (2, 3, 3), 3, 3, ModelParams())
     ours, theirs = Penalty(), Penalty()
-    harness = trained(HarnessTemplate, copy.deepcopy(model), ours, evaluator=None)
+    protocol = ProtocolParams(lr=0.05, momentum=0.9)  # the optimizer Avalanche's is given
+    harness = trained(
+        HarnessTemplate, copy.deepcopy(model), ours, evaluator=None, protocol=protocol
+    )
     avalanche = trained(SupervisedTemplate, copy.deepcopy(model), theirs)
     for a, b in zip(harness.parameters(), avalanche.parameters(), strict=True):
         assert torch.equal(a, b)

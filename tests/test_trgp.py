@@ -1,19 +1,16 @@
 """Properties of TRGP (baselines/trgp.py)."""
 
-from types import SimpleNamespace
-
 import torch
 import torch.nn.functional as F
-from avalanche.core import SupervisedPlugin
+from fakes import fake_strategy
 
-from baselines.gpm import GPMParams
+from baselines.gpm import GPMMemory, GPMParams
 from baselines.trgp import TRGPMemory, TRGPParams, TrustRegionScaling, scaled_weights, trgp
 from clbench.models import ModelParams, build_model
 from clbench.resolution import RunSpec
 from clbench.runner import run
-from clbench.strategies import STRATEGIES, StrategyBuild, register_strategy
+from clbench.strategies import StrategyBuild, StrategyPlugin, register_strategy
 from clbench.strategies.projection import (
-    GPMMemory,
     GradientProjection,
     projected_layers,
     weight_parameter,
@@ -44,8 +41,7 @@ def test_trgp_with_no_selected_task_is_gpm():
     ):
         F.cross_entropy(model(x, t), y).backward()
         plugin = GradientProjection(memory, params)
-        plugin.task = 1
-        plugin.after_backward(SimpleNamespace(model=model))
+        plugin.after_backward(fake_strategy(model, task=1))
     torch.testing.assert_close(plain(x, t), scaled(x, t))
     for (name, a), b in zip(
         projected_layers(plain).items(), projected_layers(scaled).values(), strict=True
@@ -53,8 +49,9 @@ def test_trgp_with_no_selected_task_is_gpm():
         torch.testing.assert_close(a.weight.grad, weight_parameter(b).grad, msg=name)
 
 
-class ScaleProbe(SupervisedPlugin):
-    """Snapshots each task's scales when it ends; at evaluation, the effective weights."""
+class ScaleProbe(StrategyPlugin):
+    """Snapshots each task's scales when it ends; at evaluation, the effective weights. Its
+    snapshots are not the strategy's memory: it keeps nothing (`kept`)."""
 
     def __init__(self, scaling: TrustRegionScaling):
         super().__init__()
@@ -62,11 +59,8 @@ class ScaleProbe(SupervisedPlugin):
         self.snapshots = {}
         self.checked = []
 
-    def kept_bytes(self):
-        return 0  # the probe's snapshots are not the strategy's memory
-
     def after_training_exp(self, strategy, **kwargs):
-        task = self.scaling.task - 1
+        task = self.task_index(strategy)
         self.snapshots[task] = {
             name: {
                 k: v.detach().clone() for k, v in module.scales.items() if k.startswith(f"{task}_")
@@ -76,7 +70,8 @@ class ScaleProbe(SupervisedPlugin):
 
     def before_eval_forward(self, strategy, **kwargs):
         j = strategy.experience.current_experience
-        if j >= self.scaling.task or self.checked.count(j) or self.scaling.task < 5:
+        trained = self.task_index(strategy)  # tasks trained so far
+        if j >= trained or self.checked.count(j) or trained < 5:
             return
         for name, layer in projected_layers(strategy.model).items():
             W = weight_parameter(layer).detach()
@@ -90,7 +85,7 @@ class ScaleProbe(SupervisedPlugin):
         self.checked.append(j)
 
 
-def test_evaluating_an_old_task_uses_that_tasks_own_scales():
+def test_evaluating_an_old_task_uses_that_tasks_own_scales(registered):
     probes = []
 
     def probed(model, params: TRGPParams) -> StrategyBuild:
@@ -99,10 +94,7 @@ def test_evaluating_an_old_task_uses_that_tasks_own_scales():
         return StrategyBuild(plugins=[*built.plugins, probes[-1]], model=built.model)
 
     register_strategy("test-trgp", probed)
-    try:
-        result = run(RunSpec("split-digits", "test-trgp", overrides={"protocol": {"epochs": 3}}))
-    finally:
-        STRATEGIES.unregister("test-trgp")
+    result = run(RunSpec("split-digits", "test-trgp", overrides={"protocol": {"epochs": 3}}))
     probe = probes[0]
     assert probe.checked == [0, 1, 2, 3, 4]
     moved = [
@@ -122,6 +114,7 @@ def test_evaluating_an_old_task_uses_that_tasks_own_scales():
         for Q in layer_scales.values()
     )
     memory = probe.scaling.memory
-    assert result["tasks"][-1]["kept_bytes"] == memory.kept_bytes() + scales
+    memory_bytes = sum(t.numel() * t.element_size() for t in memory.kept())
+    assert result["tasks"][-1]["kept_bytes"] == memory_bytes + scales
     stored = sum(b.numel() * 4 for task in memory.task_bases for b in task.values())
-    assert memory.kept_bytes() == stored + sum(b.numel() * 4 for b in memory.bases.values())
+    assert memory_bytes == stored + sum(b.numel() * 4 for b in memory.bases.values())

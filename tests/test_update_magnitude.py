@@ -4,7 +4,6 @@ import math
 
 import pytest
 import torch
-from avalanche.core import SupervisedPlugin
 from probes import assert_same_steps, traced_run
 
 from baselines.from_scratch import FromScratchParams, from_scratch
@@ -13,7 +12,7 @@ from baselines.hybrid_magnitude import HybridMagnitudeParams, MagnitudeControl, 
 from baselines.naive import NaiveParams, naive
 from clbench.resolution import RunSpec
 from clbench.runner import run
-from clbench.strategies import STRATEGIES, StrategyBuild, register_strategy
+from clbench.strategies import StrategyBuild, StrategyPlugin, register_strategy
 
 
 def test_alpha_min_one_is_fine_tuning_step_for_step():
@@ -42,7 +41,7 @@ def test_frozen_moves_only_the_current_head_after_task_0():
         assert task["parameter_distance"]["total"] == pytest.approx(total)
 
 
-class StartProbe(SupervisedPlugin):
+class StartProbe(StrategyPlugin):
     """The backbone's weights when each task's training starts."""
 
     def __init__(self):
@@ -52,21 +51,15 @@ class StartProbe(SupervisedPlugin):
     def before_training_exp(self, strategy, **kwargs):
         self.starts.append([p.detach().clone() for p in strategy.model.backbone.parameters()])
 
-    def kept_bytes(self):
-        return 0
 
-
-def test_from_scratch_starts_every_task_from_the_initial_weights():
+def test_from_scratch_starts_every_task_from_the_initial_weights(registered):
     probe = StartProbe()
 
     def probed(model, params: FromScratchParams) -> StrategyBuild:
         return StrategyBuild(plugins=[*from_scratch(model, params).plugins, probe])
 
     register_strategy("test-scratch", probed)
-    try:
-        result = run(RunSpec("split-digits", "test-scratch", overrides={"protocol": {"epochs": 2}}))
-    finally:
-        STRATEGIES.unregister("test-scratch")
+    result = run(RunSpec("split-digits", "test-scratch", overrides={"protocol": {"epochs": 2}}))
     initial = probe.starts[0]
     assert len(probe.starts) == 5
     for start in probe.starts[1:]:

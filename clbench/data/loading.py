@@ -1,8 +1,7 @@
 """Data loaders that read a batch with one indexing operation instead of one sample at a time.
 
 Avalanche's loaders fetch every sample through its dataset layers, and check the dataset tree for
-FFCV support at every epoch: 16 us per sample over an epoch of `pmnist5k`, against 2.6 us for
-these loaders (`clbench bench-overhead`, "data loading alone"). Every dataset the harness builds
+FFCV support at every epoch (docs/performance.md measures both). Every dataset the harness builds
 records where each of its samples comes from: two data attributes, the `ImageTensors` holding it
 and its row there, which Avalanche carries through subsets, concatenations and transform groups
 like task labels. `BatchedView` turns those into a dataset
@@ -110,8 +109,8 @@ class BatchedView(Dataset):
 class BatchedFetch:
     """Mixed into an Avalanche multi-dataset loader: each epoch builds Avalanche's samplers
     exactly as its `_get_loader` does, then a PyTorch loader reading through a `BatchedView`
-    (instead of checking the dataset tree for FFCV support, 35 ms per epoch on `pmnist5k` timed
-    alone, and fetching per sample); datasets without origins go to Avalanche's `_get_loader`."""
+    (instead of checking the dataset tree for FFCV support at every epoch and fetching per sample;
+    docs/performance.md); datasets without origins go to Avalanche's `_get_loader`."""
 
     # What the mixin reads of the Avalanche loader it is mixed into.
     datasets: list[Any]

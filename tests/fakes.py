@@ -1,0 +1,37 @@
+"""Stand-ins shared by the tests: a strategy that plugins' hooks can be called with outside a
+training run, and the registries restored after in-process registrations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import SimpleNamespace
+from typing import Any
+
+from torch import nn
+
+from clbench.data import BENCHMARKS
+from clbench.strategies import STRATEGIES
+
+
+def fake_strategy(model: nn.Module, task: int = 0, **attributes: Any) -> SimpleNamespace:
+    """What a plugin's hooks read of the training template: the model, the clock at task index
+    `task` (`StrategyPlugin.task_index`) and any further `attributes` (protocol, device, ...)."""
+    return SimpleNamespace(model=model, clock=SimpleNamespace(train_exp_counter=task), **attributes)
+
+
+@contextmanager
+def restored_registries() -> Iterator[None]:
+    """Strategies and benchmarks registered in-process inside the block are gone after it: both
+    registries return to their entries (and broken entries) from before."""
+    saved = [
+        (registry, dict(registry._entries), dict(registry._broken), registry._loaded)
+        for registry in (STRATEGIES, BENCHMARKS)
+    ]
+    try:
+        yield
+    finally:
+        for registry, entries, broken, loaded in saved:
+            registry._entries = entries
+            registry._broken = broken
+            registry._loaded = loaded
