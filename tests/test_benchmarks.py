@@ -30,6 +30,7 @@ def build(name: str, root: Path = Path("unused"), seed: int = 0):
         ("pmnist5k", 10, (784,), 10, False, 5000 * 10),
     ],
 )
+@pytest.mark.slow
 def test_offline_benchmarks(name, n_tasks, shape, classes, multi_head, n_total):
     sequence = build(name)
     assert len(sequence.tasks) == n_tasks
@@ -57,6 +58,7 @@ def test_split_tasks_hold_consecutive_class_pairs():
     assert len(matches) >= 1 and digits.target[matches[0]] == 3
 
 
+@pytest.mark.slow
 def test_permutations_differ_per_task_and_follow_the_seed():
     a, b = build("pmnist5k", seed=0), build("pmnist5k", seed=1)
     x0, x1 = a.tasks[0].x_train, a.tasks[1].x_train
@@ -188,6 +190,7 @@ def test_missing_paper_data_is_one_clear_error(tmp_path, name, expected):
     assert "\n" not in message and str(tmp_path / expected) in message
 
 
+@pytest.mark.slow
 def test_the_first_validation_split_is_the_head_of_the_training_set_in_order():
     """The PMNIST loaders' split: the first int(pc_valid n) samples validate, unshuffled, and the
     seed plays no part."""

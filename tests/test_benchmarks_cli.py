@@ -17,7 +17,7 @@ def test_bench_overhead_prints_every_ratio_and_the_harness_comparison(capsys):
     for name, target in (("gpm", "1.3"), ("ness", "1.3")):
         assert re.search(rf"^{name}\s+[\d.]+\s+[\d.]+x .* <= {target}\s+(met|MISSED)$", out, re.M)
     products = re.search(r"^  gpm\s+([\d.]+) ms  ([\d.]+)x$", out, re.M)  # the projection alone
-    assert float(products.group(1)) > 0 and float(products.group(2)) > 1
+    assert float(products.group(1)) > 0 and float(products.group(2)) >= 1  # printed to 2 places
     assert not re.search(r"^  ness\s", out, re.M)  # NESS has no projection products
     assert re.search(r"steps on preloaded batches\s+[\d.]+x", out)
     assert re.search(r"an epoch with data loading\s+[\d.]+x", out)
@@ -32,6 +32,7 @@ def test_bench_overhead_refuses_settings_for_strategies_it_does_not_run(capsys):
     assert "--set sgp.*: not the protocol or a benchmarked strategy" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_bench_memory_measures_a_run_in_a_child_process(capsys):
     assert membench.main(["--benchmark", "split-digits", "--strategies", "naive"]) == 0
     out = capsys.readouterr().out

@@ -10,6 +10,7 @@ from clbench.cli import build_parser, main
 from clbench.resolution import TYPED
 
 
+@pytest.mark.slow
 def test_missing_paper_data_exits_nonzero_with_one_line_and_no_traceback(tmp_path):
     command = [
         sys.executable,
@@ -173,6 +174,7 @@ def test_summaries_are_whole_sentences(capsys):
     assert summaries and all(s.rstrip().endswith((".", ")")) for s in summaries), summaries
 
 
+@pytest.mark.slow
 def test_run_threads_are_set_and_recorded(tmp_path, capsys):
     argv = ["run", "--benchmark", "split-digits", "--strategy", "naive", "--quiet"]
     argv += ["--set", "protocol.epochs=1", "--threads", "2", "--results", str(tmp_path)]
@@ -198,6 +200,7 @@ def test_help_documents_every_option(command, capsys):
     assert "--help" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_sweep_dry_run_with_strategies_seeds_and_set(tmp_path, capsys):
     argv = ["sweep", "smoke", "--results", str(tmp_path), "--strategies", "naive,lwf"]
     argv += ["--seeds", "0,1", "--set", "protocol.epochs=1", "--set", "lwf.alpha=2"]
@@ -215,6 +218,7 @@ def test_sweep_dry_run_with_strategies_seeds_and_set(tmp_path, capsys):
     assert "unknown owner 'ewc'; valid: lwf, model, naive, protocol" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_sweep_logs_one_line_per_run_without_a_terminal(tmp_path):
     command = [sys.executable, "-m", "clbench.cli", "sweep", "smoke", "--results", str(tmp_path)]
     command += ["--set", "protocol.epochs=1"]
@@ -225,6 +229,7 @@ def test_a_sweep_logs_one_line_per_run_without_a_terminal(tmp_path):
     assert sum(line.startswith("run ") and " done: split-digits__" in line for line in lines) == 2
 
 
+@pytest.mark.slow
 def test_a_reader_that_leaves_early_ends_the_command_quietly():
     """`clbench list | head -1`: stdout's reader is gone before the listing is written."""
     read_end, write_end = os.pipe()

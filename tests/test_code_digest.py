@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 ZOO = {
     "naive": "baselines.naive",
@@ -50,6 +52,7 @@ def edit(copy: Path, relative: str, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
+@pytest.mark.slow
 def test_only_edits_on_a_runs_path_make_its_results_stale(tmp_path):
     copy = tmp_path / "src"
     for package in ("clbench", "baselines"):

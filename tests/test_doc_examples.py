@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "extending.md"
 BIN = Path(sys.executable).parent
@@ -39,6 +40,7 @@ def named_files(start: str, end: str) -> dict[str, str]:
     return dict(re.findall(r"`([^`]+)`:\n\n```(?:toml|python)\n(.*?)```", section, re.S))
 
 
+@pytest.mark.slow
 def test_the_extension_examples_run_as_pasted(tmp_path):
     """The outside strategy of docs/extending.md, written as the files it shows and installed as a
     package, trains with its preset, reports its factor and counts what it keeps; the benchmark

@@ -34,6 +34,7 @@ def assert_complete(results_dir, specs):
         assert read_result(results_dir / f"{name}.json") is not None
 
 
+@pytest.mark.slow
 def test_local_pool_gives_the_same_numbers_as_the_foreground(tmp_path):
     specs = quick_specs("naive", "ewc", "lwf")
     pool = run_sweep(specs, tmp_path / "pool", make_executor(ExecutorOptions(jobs=2)))
@@ -47,6 +48,7 @@ def test_local_pool_gives_the_same_numbers_as_the_foreground(tmp_path):
     assert first["environment"]["threads"] == 1  # one thread per worker by default
 
 
+@pytest.mark.slow
 def test_failures_are_recorded_and_the_sweep_goes_on(tmp_path):
     specs = [
         RunSpec("cifar100-10", "naive", data_root=str(tmp_path / "no-data")),

@@ -33,6 +33,7 @@ def bn_run(tmp_path, strategy):
     return running_statistics(folder / "task1.pt"), running_statistics(folder / "task5.pt")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", BN_FREEZING)
 def test_running_statistics_freeze_after_task_0(tmp_path, strategy):
     after_first, after_last = bn_run(tmp_path, strategy)

@@ -210,6 +210,7 @@ def test_the_report_draws_every_kind_of_figure(drawn):
     ]
 
 
+@pytest.mark.slow
 def test_files_are_written_at_a_paper_width(drawn, tmp_path):
     for d in drawn:
         width, height = d.figure.get_size_inches()
@@ -632,6 +633,7 @@ def many_rows(tmp_path_factory):
     return runs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["toy", "long_labels", "many_rows"])
 @pytest.mark.parametrize("name", list(FIGURES))
 def test_no_text_is_clipped_or_overprinted(request, case, name):

@@ -72,6 +72,7 @@ def tables(tmp_path_factory):
 @pytest.mark.parametrize(
     ("name", "limit"), [("cifar100-10", "columnwidth"), ("cifar100-10-wide", "textwidth")]
 )
+@pytest.mark.slow
 def test_table_compiles_and_fits(tables, tmp_path, name, limit):
     if shutil.which("pdflatex") is None:
         if os.environ.get("CLBENCH_REQUIRE_LATEX"):

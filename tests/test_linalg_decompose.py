@@ -195,6 +195,7 @@ def test_bad_matrices_are_rejected() -> None:
         gram_eigh(torch.tensor([[1.0, 2.0], [0.0, 1.0]]))
 
 
+@pytest.mark.slow
 def test_bench_svd_prints_a_matching_row(capsys: pytest.CaptureFixture[str]) -> None:
     assert bench.main(["--shapes", "256x64", "64x512", "--repeats", "1"]) == 0
     out = capsys.readouterr().out

@@ -243,6 +243,7 @@ def test_an_unknown_kind_is_one_line_naming_it_and_the_valid_ones(tmp_path, caps
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_a_sweep_writes_the_logs_of_every_run(tmp_path, capsys):
     argv = ["sweep", "smoke", "--results", str(tmp_path), "--set", "protocol.epochs=1"]
     assert main([*argv, "--log", "csv", "--jobs", "2"]) == 0  # through the worker processes
@@ -259,6 +260,7 @@ def test_a_sweep_writes_the_logs_of_every_run(tmp_path, capsys):
     ("executor", "options"),
     [("ray", {}), ("submitit", {"submitit_cluster": "local", "timeout_min": 10})],
 )
+@pytest.mark.slow
 def test_ray_and_submitit_runs_write_their_logs(tmp_path, executor, options):
     pytest.importorskip(executor)  # the package is named as the executor
     spec = RunSpec("split-digits", "naive", overrides={"protocol": {"epochs": 1}})
@@ -269,6 +271,7 @@ def test_ray_and_submitit_runs_write_their_logs(tmp_path, executor, options):
     assert values(series, "task") == [1, 2, 3, 4, 5]
 
 
+@pytest.mark.slow
 def test_a_failed_run_keeps_what_it_logged(tmp_path, monkeypatch, offline_wandb):
     real, calls = clbench.schedule.validation_loss, []
 

@@ -202,6 +202,7 @@ def test_interference_on_every_previous_task_is_within_the_eps1_bound(registered
         assert record["trainable_params"] == expected
 
 
+@pytest.mark.slow
 def test_raw_and_gram_sources_keep_what_they_say():
     quick = {"protocol": {"epochs": 2}}
     raw = run(RunSpec("split-digits", "ness", overrides={**quick, "ness": {"source": "raw"}}))

@@ -25,6 +25,7 @@ def explained(source: str) -> bool:
     return not source.startswith(LEVEL_ORIGINS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suite", shipped_suites())
 def test_every_shipped_suite_trains_at_one_effective_step_or_says_why(suite):
     """Within a suite's benchmark and shared settings, a strategy whose effective step differs

@@ -50,6 +50,7 @@ def outside_plugin(tmp_path, monkeypatch, registered):
     sys.modules.pop("outside_strategy", None)
 
 
+@pytest.mark.slow
 def test_a_result_records_version_commit_and_code_digests(tmp_path):
     result = run(RunSpec("split-digits", "naive", overrides=QUICK), tmp_path)
     provenance = result["provenance"]

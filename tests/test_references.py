@@ -106,6 +106,7 @@ def test_a_typed_value_is_cited_as_typed_even_when_it_equals_the_reference():
     assert card["trgp.trust_threshold"] == "typed by the user"
 
 
+@pytest.mark.slow
 def test_docs_protocols_page_is_what_the_command_writes():
     page = Path(__file__).parents[1] / "docs" / "protocols.md"
     assert page.read_text() == paper_page(), (
@@ -113,6 +114,7 @@ def test_docs_protocols_page_is_what_the_command_writes():
     )
 
 
+@pytest.mark.slow
 def test_the_page_holds_a_card_for_every_strategy_of_the_zoo_on_every_paper_benchmark():
     page = paper_page()
     for benchmark in PAPER_BENCHMARKS:

@@ -19,6 +19,7 @@ from results import write_result
 QUICK = {"protocol": {"epochs": 1}}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["truncate", "garble", "empty"])
 def test_a_damaged_result_is_detected_and_redone_by_the_next_sweep(tmp_path, damage):
     spec = RunSpec("split-digits", "naive", overrides=QUICK)

@@ -30,6 +30,7 @@ def results(tmp_path):
     return folder
 
 
+@pytest.mark.slow
 def test_table_values_match_hand_computed_metrics(results, tmp_path):
     summary = write_report(results, tmp_path / "report")
     table = pd.read_csv(tmp_path / "report" / "tables" / "toy.csv").set_index("strategy")
@@ -50,6 +51,7 @@ def test_table_values_match_hand_computed_metrics(results, tmp_path):
     assert summary.problems == []
 
 
+@pytest.mark.slow
 def test_markdown_and_latex_bold_a_tested_winner_per_column(tmp_path):
     """Three seeds a row, gpm ahead on ACC and forgetting, naive faster: bold goes to each
     column's winner, supported by a paired t-test over the seeds."""
@@ -78,6 +80,7 @@ def test_markdown_and_latex_bold_a_tested_winner_per_column(tmp_path):
     assert r"\label{tab:clbench-toy-wide}" in latex
 
 
+@pytest.mark.slow
 def test_published_numbers_appear_only_where_the_benchmark_matches(tmp_path):
     folder = tmp_path / "runs"
     matrix = [[95, 0], [90, 96]]
@@ -92,6 +95,7 @@ def test_published_numbers_appear_only_where_the_benchmark_matches(tmp_path):
     assert "published" not in summary.tables["toy"].markdown
 
 
+@pytest.mark.slow
 def test_every_figure_is_written_and_not_blank(results, tmp_path):
     for value in (1e-4, 1e-3, 1e-2):
         for seed in (0, 1):
@@ -120,6 +124,7 @@ def test_every_figure_is_written_and_not_blank(results, tmp_path):
     assert "ness (eps1=0.0001)" in summary.tables["toy"].markdown
 
 
+@pytest.mark.slow
 def test_partial_results_are_reported_not_fatal(results, tmp_path):
     next(results.glob("toy__gpm__seed1__*.json")).unlink()
     (results / "toy__ewc__seed0__0123456789.failed.json").write_text(
@@ -146,6 +151,7 @@ def test_report_cli_errors_are_one_line(tmp_path, capsys):
         write_report(tmp_path / "empty", tmp_path / "out")
 
 
+@pytest.mark.slow
 def test_a_published_number_from_another_setup_is_marked_unless_the_row_ran_that_setup(tmp_path):
     """TRGP's published PMNIST ACC comes from the reference's ranking and gating: plain beside a
     row run that way, marked (with the setup in its footnote) beside clbench's default row."""

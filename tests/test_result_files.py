@@ -33,6 +33,7 @@ def _without_seconds(tasks):
     return [{k: v for k, v in task.items() if not k.endswith("_seconds")} for task in tasks]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["naive", "trgp"])
 def test_the_initial_evaluation_changes_no_accuracy_and_no_task_record(monkeypatch, strategy):
     """TRGP switches its per-task scales in Avalanche's eval hooks: the initial evaluation must
@@ -113,6 +114,7 @@ def test_result_and_failure_files_get_the_mode_of_a_new_file(tmp_path, umask, mo
     assert (tmp_path / "x.failed.json").stat().st_mode & 0o777 == mode
 
 
+@pytest.mark.slow
 def test_results_record_how_many_runs_their_sweep_ran_at_a_time(tmp_path):
     argv = ["run", "--benchmark", "split-digits", "--strategy", "naive", "--quiet"]
     assert main([*argv, "--set", "protocol.epochs=1", "--results", str(tmp_path / "one")]) == 0

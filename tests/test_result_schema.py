@@ -94,6 +94,7 @@ def _report(folder, capsys):
     return status, left_out, pd.read_csv(out / "tables" / "toy.csv").set_index("strategy")
 
 
+@pytest.mark.slow
 def test_a_report_skips_each_malformed_file_in_one_line(toy, capsys):
     damaged = {}
     for seed, how in enumerate(MALFORMED, start=2):
@@ -111,6 +112,7 @@ def test_a_report_skips_each_malformed_file_in_one_line(toy, capsys):
     assert table.loc["gpm", "seeds"] == 2 and table.loc["naive", "seeds"] == 2
 
 
+@pytest.mark.slow
 def test_metrics_edited_in_a_result_file_are_recomputed_from_its_matrix(toy, capsys):
     path = next(toy.glob("toy__naive__seed0__*.json"))
     document = json.loads(path.read_text())
@@ -125,6 +127,7 @@ def test_metrics_edited_in_a_result_file_are_recomputed_from_its_matrix(toy, cap
     assert acc["naive"].startswith(f"{(70 + 190 / 3) / 2:.2f} ± ")  # not 99.99
 
 
+@pytest.mark.slow
 def test_a_backup_copy_of_a_result_counts_once_and_is_named(toy, capsys):
     path = next(toy.glob("toy__naive__seed0__*.json"))
     copy = path.with_name(f"{path.stem} (copy).json")  # sorts before the original

@@ -16,6 +16,7 @@ from clbench.strategies import StrategyBuild, register_strategy
 QUICK = {"protocol": {"epochs": 3}}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["naive", "ewc"])
 def test_split_digits_reaches_task_incremental_acc_above_090(tmp_path, strategy):
     result = run(RunSpec("split-digits", strategy, seed=0), tmp_path)

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 
 # Runs `clbench.cli.main(argv)` for each command in turn, in one process (torch is imported once),
 # and writes to a file which avalanche modules are loaded after each, and where the first of them
@@ -61,6 +62,7 @@ COMMANDS = [
 ]
 
 
+@pytest.mark.slow
 def test_help_listing_and_one_line_errors_import_no_avalanche(tmp_path):
     found = tmp_path / "found.json"
     home = tmp_path / "home"
