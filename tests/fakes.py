@@ -1,10 +1,15 @@
 """Stand-ins shared by the tests: a strategy that plugins' hooks can be called with outside a
-training run, and the registries restored after in-process registrations."""
+training run, the registries restored after in-process registrations, and outside packages
+installed where only the subprocesses that ask for them see them."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -35,3 +40,17 @@ def restored_registries() -> Iterator[None]:
             registry._entries = entries
             registry._broken = broken
             registry._loaded = loaded
+
+
+def installed_apart(package: Path, site: Path) -> dict[str, str]:
+    """Install the outside `package` into the folder `site`, not into this environment, and return
+    the environment under which a subprocess imports it and finds its entry points. Tests running
+    in parallel share the environment; a package installed there would join every worker's
+    registry while it is installed (a strategy in another test's listing)."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "-q", "install", "--no-build-isolation", "--no-deps",
+         "--target", str(site), str(package)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, "PYTHONDONTWRITEBYTECODE": "1"}

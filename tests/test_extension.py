@@ -1,7 +1,6 @@
 """Extending clbench from outside, the way a user does it: a generated strategy package installed
 into this environment, and a benchmark module built on in-memory arrays."""
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -12,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from fakes import installed_apart
 from PIL import Image
 
 from clbench.api import StrategyBuild, register_benchmark, task_from_arrays, task_from_datasets
@@ -25,9 +25,11 @@ from clbench.strategies.api import strategy_from_factory
 BIN = Path(sys.executable).parent
 
 
-def clbench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+def clbench(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     done = subprocess.run(
-        [str(BIN / "clbench"), *args], cwd=cwd, capture_output=True, text=True, timeout=600
+        [str(BIN / "clbench"), *args], cwd=cwd, capture_output=True, text=True, timeout=600, env=env
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return done
@@ -36,43 +38,32 @@ def clbench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_a_generated_strategy_installs_runs_sweeps_and_reports(tmp_path):
     package = new_strategy("skeleton-probe", tmp_path)
-    pip = [sys.executable, "-m", "pip", "-q"]
-    subprocess.run(
-        [*pip, "install", "--no-build-isolation", "--no-deps", "-e", str(package)],
-        check=True,
-        capture_output=True,
+    env = installed_apart(package, tmp_path / "site")
+    listing = clbench("list", cwd=tmp_path, env=env).stdout
+    assert "skeleton-probe" in listing and "strength: float = 1.0" in listing
+    one = clbench(
+        "run", "--benchmark", "split-digits", "--strategy", "skeleton-probe",
+        "--set", "protocol.epochs=2", "--set", "skeleton-probe.strength=5",
+        "--results", "single", "--quiet", cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert "split-digits__skeleton-probe__seed0__" in one.stdout
+    (tmp_path / "suite.toml").write_text(
+        'benchmarks = ["split-digits"]\nstrategies = ["naive", "skeleton-probe"]\n'
+        "seeds = [0, 1]\noverrides = { protocol = { epochs = 2 } }\n"
     )
-    try:
-        listing = clbench("list", cwd=tmp_path).stdout
-        assert "skeleton-probe" in listing and "strength: float = 1.0" in listing
-        one = clbench(
-            "run", "--benchmark", "split-digits", "--strategy", "skeleton-probe",
-            "--set", "protocol.epochs=2", "--set", "skeleton-probe.strength=5",
-            "--results", "single", "--quiet", cwd=tmp_path,
-        )  # fmt: skip
-        assert "split-digits__skeleton-probe__seed0__" in one.stdout
-        (tmp_path / "suite.toml").write_text(
-            'benchmarks = ["split-digits"]\nstrategies = ["naive", "skeleton-probe"]\n'
-            "seeds = [0, 1]\noverrides = { protocol = { epochs = 2 } }\n"
-        )
-        clbench("sweep", "suite.toml", "--results", "runs", "--jobs", "2", cwd=tmp_path)
-        clbench("report", "runs", "--out", "report", cwd=tmp_path)
-        table = pd.read_csv(tmp_path / "report" / "tables" / "split-digits.csv")
-        assert set(table["strategy"]) == {"naive", "skeleton-probe"}
-        assert table.set_index("strategy").loc["skeleton-probe", "seeds"] == 2
-        assert table.set_index("strategy").loc["skeleton-probe", "kept_bytes_mean"] > 0
-        own_tests = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
-            cwd=package,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
-        )
-        assert own_tests.returncode == 0, own_tests.stdout[-2000:]
-    finally:
-        subprocess.run([*pip, "uninstall", "-y", "clbench-skeleton-probe"], check=True)
+    clbench("sweep", "suite.toml", "--results", "runs", "--jobs", "2", cwd=tmp_path, env=env)
+    clbench("report", "runs", "--out", "report", cwd=tmp_path, env=env)
+    table = pd.read_csv(tmp_path / "report" / "tables" / "split-digits.csv")
+    assert set(table["strategy"]) == {"naive", "skeleton-probe"}
+    assert table.set_index("strategy").loc["skeleton-probe", "seeds"] == 2
+    assert table.set_index("strategy").loc["skeleton-probe", "kept_bytes_mean"] > 0
+    own_tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=package, capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert own_tests.returncode == 0, own_tests.stdout[-2000:]
     listing = subprocess.run([str(BIN / "clbench"), "list"], capture_output=True, text=True)
-    assert "skeleton-probe" not in listing.stdout
+    assert "skeleton-probe" not in listing.stdout  # installed apart: this environment never saw it
 
 
 BLOBS_MODULE = '''
