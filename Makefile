@@ -37,13 +37,14 @@ $(STAMP): pyproject.toml Makefile
 	@touch $@
 
 # Tests run under a fresh, empty HOME (importing avalanche writes a config there), on every core
-# (pytest-xdist, one torch thread per worker); test-fast leaves out those marked slow.
+# (pytest-xdist, one torch thread per worker; tests marked xdist_group share one worker);
+# test-fast leaves out those marked slow.
 TEST_WORKERS ?= $(shell nproc)
 test: venv
-	HOME=$$(mktemp -d) $(BIN)/python -m pytest -q -n $(TEST_WORKERS)
+	HOME=$$(mktemp -d) $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 test-fast: venv
-	HOME=$$(mktemp -d) $(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not slow"
+	HOME=$$(mktemp -d) $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not slow"
 
 lint: ruff-check format-check
 

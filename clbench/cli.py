@@ -231,6 +231,7 @@ def _suite_from_arguments(args: argparse.Namespace) -> tuple[dict, dict]:
     `--set` typed (`{owner: {field: value}}`: benchmark-wide for `protocol`, or a strategy's),
     which applies to every run over the suite's own settings (`clbench.resolution`)."""
     from clbench.params import coerce, overrides_from_assignments
+    from clbench.resolution import check_owners
     from clbench.sweep import load_suite, suite_strategies
 
     suite = load_suite(args.suite)
@@ -241,12 +242,7 @@ def _suite_from_arguments(args: argparse.Namespace) -> tuple[dict, dict]:
         for value in suite["seeds"]:
             check_seed(value, "--seeds entry")
     typed = overrides_from_assignments(args.set)
-    owners = {"protocol", "model", *suite_strategies(suite)}
-    for owner in typed:
-        if owner not in owners:
-            raise ClbenchError(
-                f"--set {owner}.*: unknown owner {owner!r}; valid: {', '.join(sorted(owners))}"
-            )
+    check_owners(typed, suite_strategies(suite))
     return suite, typed
 
 

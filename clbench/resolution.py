@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -325,17 +325,37 @@ def _check_spec(spec: RunSpec) -> None:
     if unreadable is not None:
         raise ConfigError(unreadable)
     check_seed(spec.seed)
-    valid_owners = {"protocol", "model", spec.strategy}
-    for owner in [*spec.overrides, *spec.typed]:
-        if owner not in valid_owners:
-            raise ConfigError(
-                f"--set {owner}.*: unknown owner {owner!r}; "
-                f"valid: {', '.join(sorted(valid_owners))}"
-            )
+    check_owners([*spec.overrides, *spec.typed], [spec.strategy])
     if spec.device not in ("cpu", "cuda") and not spec.device.startswith("cuda:"):
         raise ConfigError(f"device {spec.device!r} is not valid; use cpu, cuda or cuda:N")
     if spec.device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device {spec.device!r} requested but CUDA is not available; use cpu")
+
+
+def check_owners(owners: Iterable[str], strategies: Iterable[str]) -> None:
+    """Every owner of typed or suite values is `protocol`, `model` or one of `strategies`."""
+    valid = {"protocol", "model", *strategies}
+    for owner in owners:
+        if owner not in valid:
+            raise ConfigError(
+                f"--set {owner}.*: unknown owner {owner!r}; valid: {', '.join(sorted(valid))}"
+            )
+
+
+def suite_level(table: Mapping[str, Any], strategy: str) -> dict[str, dict[str, Any]]:
+    """A suite's table for one benchmark (`[presets.B]`) as `strategy`'s suite-level values
+    (`RunSpec.overrides`): its `protocol` benchmark-wide, its `strategies.<name>` the strategy's
+    parameters and its `strategy_protocol.<name>` the strategy's own protocol, which wins over the
+    benchmark-wide one (level 3 of the module docstring)."""
+    own = {
+        f"{OWN_PROTOCOL_PREFIX}{name}": value
+        for name, value in table.get("strategy_protocol", {}).get(strategy, {}).items()
+    }
+    chosen = {
+        "protocol": dict(table.get("protocol", {})),
+        strategy: {**table.get("strategies", {}).get(strategy, {}), **own},
+    }
+    return {owner: values for owner, values in chosen.items() if values}
 
 
 def _strategy_params(

@@ -37,7 +37,7 @@ from clbench.data import BENCHMARKS
 from clbench.errors import ClbenchError, ConfigError
 from clbench.params import parse_assignment
 from clbench.provenance import current_code_digest, harness_digest
-from clbench.resolution import OWN_PROTOCOL_PREFIX, RunSpec, resolve
+from clbench.resolution import RunSpec, resolve, suite_level
 from clbench.store import InvalidDocument, ensure_writable, load_result, remove_temporaries
 from clbench.strategies import STRATEGIES
 
@@ -148,22 +148,6 @@ def check_suite(suite: dict[str, Any], label: str) -> None:
             fail(f"grid.{key} = {values!r} must be a non-empty list of values")
 
 
-def _suite_preset(suite: dict[str, Any], benchmark: str, strategy: str) -> dict[str, dict]:
-    """The suite's per-benchmark settings for one strategy, as `{owner: {field: value}}`: its
-    `protocol` is benchmark-wide, its `strategy_protocol.<name>` the strategy's own protocol
-    (`protocol.FIELD` under the strategy's owner, which wins over benchmark-wide values)."""
-    preset = suite.get("presets", {}).get(benchmark, {})
-    own = {
-        f"{OWN_PROTOCOL_PREFIX}{name}": value
-        for name, value in preset.get("strategy_protocol", {}).get(strategy, {}).items()
-    }
-    chosen = {
-        "protocol": dict(preset.get("protocol", {})),
-        strategy: {**preset.get("strategies", {}).get(strategy, {}), **own},
-    }
-    return {owner: values for owner, values in chosen.items() if values}
-
-
 def suite_strategies(suite: dict[str, Any]) -> list[str]:
     """The strategies a suite names; `strategies = "all"` means every registered strategy."""
     chosen = suite.get("strategies", "all")
@@ -193,7 +177,7 @@ def expand(
             axes = [(key, values) for key, values in grid if key[0] in owners]
             mine = {owner: dict(values) for owner, values in typed.items() if owner in owners}
             for combination in itertools.product(*(values for _, values in axes)):
-                chosen = _suite_preset(suite, benchmark, strategy)
+                chosen = suite_level(suite.get("presets", {}).get(benchmark, {}), strategy)
                 for owner, values in overrides.items():
                     if owner in owners:
                         chosen[owner] = {**chosen.get(owner, {}), **values}

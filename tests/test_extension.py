@@ -49,7 +49,7 @@ def test_a_generated_strategy_installs_runs_sweeps_and_reports(tmp_path):
     assert "split-digits__skeleton-probe__seed0__" in one.stdout
     (tmp_path / "suite.toml").write_text(
         'benchmarks = ["split-digits"]\nstrategies = ["naive", "skeleton-probe"]\n'
-        "seeds = [0, 1]\noverrides = { protocol = { epochs = 2 } }\n"
+        "seeds = [0, 1]\noverrides = { protocol = { epochs = 1 } }\n"
     )
     clbench("sweep", "suite.toml", "--results", "runs", "--jobs", "2", cwd=tmp_path, env=env)
     clbench("report", "runs", "--out", "report", cwd=tmp_path, env=env)

@@ -10,21 +10,26 @@ from clbench.executors import ExecutorOptions, make_executor
 from clbench.store import read_result
 from clbench.sweep import expand, load_suite, run_sweep
 
+# One worker computes the runs every test here shares (make test: pytest-xdist --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("gpm-sgp-runs")
+
 
 @pytest.fixture(scope="module")
 def bwt(tmp_path_factory):
-    """Mean BWT over the 3 seeds per (benchmark, strategy)."""
+    """Mean BWT over the 3 seeds per (benchmark, strategy); fine-tuning on split-mnist5k, which no
+    claim compares with, is left out."""
     results = tmp_path_factory.mktemp("gpm-sgp")
-    pool = make_executor(ExecutorOptions(jobs=2))  # two single-threaded workers on CI's 2 cores
+    foreground = make_executor(ExecutorOptions(jobs=1))  # the test workers already fill the cores
     suite = {**load_suite("gpm-sgp"), "presets": load_suite("default")["presets"]}
-    summary = run_sweep(expand(suite), results, pool, say=lambda message: None)
+    specs = [s for s in expand(suite) if (s.benchmark, s.strategy) != ("split-mnist5k", "naive")]
+    summary = run_sweep(specs, results, foreground, say=lambda message: None)
     assert not summary.failed
     values: dict[tuple[str, str], list[float]] = {}
     for path in results.glob("*.json"):
         result = read_result(path)
         key = (result["spec"]["benchmark"], result["spec"]["strategy"])
         values.setdefault(key, []).append(result["metrics"]["bwt"])
-    assert all(len(v) == 3 for v in values.values()) and len(values) == 6
+    assert all(len(v) == 3 for v in values.values()) and len(values) == 5
     return {key: statistics.mean(v) for key, v in values.items()}
 
 

@@ -293,6 +293,8 @@ def test_ness_null_space_counts_small_singular_values_by_hand() -> None:
     assert B_zero.shape == (3, 3) and complement_zero.shape == (3, 0)  # no data: all null
     with pytest.raises(ConfigError, match="eps1"):  # NESS's parameters refuse eps1 < 0
         NESSParams(eps1=-1.0)
+    with pytest.raises(ConfigError, match=r"eps1=-0.1 must lie in \[0, 1\]"):  # so does the rule
+        null_space_basis(G, -0.1)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

@@ -112,6 +112,7 @@ class NESSParams:
 def null_space_basis(gram: Tensor, eps1: float) -> tuple[Tensor, Tensor, dict[str, float]]:
     """Steps 3-4: B (d x r, float64), its complement (d x (d - r): the other eigenvectors) and the
     spectrum figures of the bound (module docstring)."""
+    require(0 <= eps1 <= 1, f"eps1={eps1} must lie in [0, 1]")
     U, sigma = gram_eigh(gram)  # clamped at 0, descending
     eps_tol = eps1 * float(sigma.sum())
     null = sigma <= eps_tol
