@@ -40,6 +40,7 @@ from clbench.strategies.projection import (
 )
 from clbench.strategies.task_data import layer_grams
 from clbench.strategy_info import describe
+from clbench.tuning.space import Dimension, Range
 
 
 @dataclass
@@ -53,6 +54,8 @@ class AdamNSCLParams:
         protocol's training batch size.
     The optimizer (Adam, with its lr and weight decay) is set by the presets' protocol tables
     (`protocol.optimizer = "adam"`, adam_nscl.toml beside this module)."""
+
+    SEARCH_SPACE: ClassVar[dict[str, Dimension]] = {"svd_thres": Range(1.0, 100.0, log=True)}
 
     svd_thres: float = 10.0
     normalize: bool = True

@@ -35,6 +35,7 @@ from clbench.strategies.projection import GradientProjection, ProjectionParams
 from clbench.strategies.sam import sam_gradient
 from clbench.strategies.task_data import task_forward
 from clbench.strategy_info import describe
+from clbench.tuning.space import Dimension, Range
 
 
 @dataclass
@@ -44,6 +45,11 @@ class DFGPParams(ProjectionParams):
     alpha: Beta(alpha, alpha) of the mixing weights;
     mixup_weight: w of the mixup term;
     rho: the weight-ascent radius; data_step: the mixing weights' ascent step."""
+
+    SEARCH_SPACE: ClassVar[dict[str, Dimension]] = {
+        "threshold": Range(0.9, 0.999),
+        "rho": Range(0.005, 0.5, log=True),
+    }
 
     threshold: tuple[float, ...] = (0.95,)
     threshold_increment: float = 0.0

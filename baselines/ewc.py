@@ -1,13 +1,14 @@
 """Elastic weight consolidation (Kirkpatrick et al., PNAS 2017) through Avalanche's plugin."""
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from torch import nn
 
 from clbench.params import require
 from clbench.strategies import StrategyBuild
 from clbench.strategy_info import describe
+from clbench.tuning.space import Dimension, Range
 
 
 @dataclass
@@ -15,6 +16,8 @@ class EWCParams:
     """ewc_lambda: weight of the quadratic penalty (no universal value in the paper; 100 here).
     mode: `separate` keeps one penalty per past task, `online` one decayed penalty.
     decay_factor: decay of the online penalty (required by, and only used in, `online` mode)."""
+
+    SEARCH_SPACE: ClassVar[dict[str, Dimension]] = {"ewc_lambda": Range(1.0, 1e5, log=True)}
 
     ewc_lambda: float = 100.0
     mode: Literal["separate", "online"] = "separate"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -28,6 +29,7 @@ from clbench.linalg import (
 from clbench.strategies import StrategyBuild
 from clbench.strategies.projection import GradientProjection, ProjectionParams, layer_thresholds
 from clbench.strategy_info import describe
+from clbench.tuning.space import Dimension, Range
 
 F64 = torch.float64
 
@@ -36,6 +38,8 @@ F64 = torch.float64
 class GPMParams(ProjectionParams):
     """GPM's parameters: those of the family (`ProjectionParams`: thresholds, per-task increment,
     sample counts and per-layer caps)."""
+
+    SEARCH_SPACE: ClassVar[dict[str, Dimension]] = {"threshold": Range(0.9, 0.999)}
 
 
 def initial_basis(R: Tensor, threshold: float) -> Tensor:

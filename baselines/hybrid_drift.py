@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -32,6 +33,7 @@ from clbench.strategies.contract import StrategyPlugin, TaskReport
 from clbench.strategies.past_directions import PastDirections, cosine, shared_parameters
 from clbench.strategies.task_data import task_loss_backward
 from clbench.strategy_info import describe
+from clbench.tuning.space import Dimension, Range
 
 
 @dataclass
@@ -40,6 +42,8 @@ class HybridDriftParams:
     task's start (0: frozen training, inf: fine-tuning); chosen on split-digits validation data
     (docs/studies.md). reference_samples: samples of a task whose mean gradient joins the past
     tasks' reference after it, and that measure the new task's gradient at its start."""
+
+    SEARCH_SPACE: ClassVar[dict[str, Dimension]] = {"budget": Range(0.01, 3.0, log=True)}
 
     budget: float = 0.3
     reference_samples: int = 256

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
@@ -34,6 +34,7 @@ from clbench.strategies import StrategyBuild
 from clbench.strategies.contract import StrategyPlugin, TaskReport
 from clbench.strategies.past_directions import PastDirections, cosine, shared_parameters
 from clbench.strategy_info import describe
+from clbench.tuning.space import Dimension, Range
 
 
 @dataclass
@@ -42,6 +43,11 @@ class HybridMagnitudeParams:
     docstring). tau: the hard rule's cosine threshold (inf with alpha_min 0: frozen training).
     granularity: one cosine per `tensor`, or per `element` (sign agreement).
     reference_samples: samples of each finished task whose mean gradient joins the reference."""
+
+    SEARCH_SPACE: ClassVar[dict[str, Dimension]] = {
+        "alpha_min": Range(0.0, 1.0),
+        "tau": Range(-1.0, 1.0),
+    }
 
     alpha_min: float = 0.1
     rule: Literal["hard", "soft"] = "hard"

@@ -1,18 +1,25 @@
 """Learning without forgetting (Li & Hoiem, ECCV 2016) through Avalanche's plugin."""
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from torch import nn
 
 from clbench.params import require
 from clbench.strategies import StrategyBuild
 from clbench.strategy_info import describe
+from clbench.tuning.space import Dimension, Range
 
 
 @dataclass
 class LwFParams:
     """alpha: weight of the distillation loss (the paper's lambda_o = 1).
     temperature: softmax temperature of the distillation (the paper's T = 2)."""
+
+    SEARCH_SPACE: ClassVar[dict[str, Dimension]] = {
+        "alpha": Range(0.1, 10.0, log=True),
+        "temperature": Range(1.0, 4.0),
+    }
 
     alpha: float = 1.0
     temperature: float = 2.0

@@ -1,18 +1,22 @@
 """Memory aware synapses (Aljundi et al., ECCV 2018) through Avalanche's plugin."""
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from torch import nn
 
 from clbench.params import require
 from clbench.strategies import StrategyBuild
 from clbench.strategy_info import describe
+from clbench.tuning.space import Dimension, Range
 
 
 @dataclass
 class MASParams:
     """lambda_reg: weight of the penalty (the paper's lambda = 1).
     alpha: share of the previous importance kept when a task's importance is added."""
+
+    SEARCH_SPACE: ClassVar[dict[str, Dimension]] = {"lambda_reg": Range(0.01, 100.0, log=True)}
 
     lambda_reg: float = 1.0
     alpha: float = 0.5

@@ -22,12 +22,18 @@ from clbench.params import require
 from clbench.strategies import StrategyBuild
 from clbench.strategies.projection import GradientProjection, ProjectionParams
 from clbench.strategy_info import describe
+from clbench.tuning.space import Dimension, Range
 
 
 @dataclass
 class SGPParams(ProjectionParams):
     """SGP's parameters: those of GPM (`ProjectionParams`) plus alpha, the sharpness of the
     importance f on singular values."""
+
+    SEARCH_SPACE: ClassVar[dict[str, Dimension]] = {
+        "threshold": Range(0.9, 0.999),
+        "alpha": Range(1.0, 100.0, log=True),
+    }
 
     alpha: float = 10.0
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -27,12 +28,15 @@ from clbench.params import require
 from clbench.strategies import StrategyBuild
 from clbench.strategies.contract import StrategyPlugin
 from clbench.strategy_info import describe
+from clbench.tuning.space import Dimension, Range
 
 
 @dataclass
 class SIParams:
     """si_lambda: strength c of the surrogate penalty (the paper's split-MNIST c = 0.1).
     eps: damping xi of the importance denominator (the paper's 1e-3)."""
+
+    SEARCH_SPACE: ClassVar[dict[str, Dimension]] = {"si_lambda": Range(0.01, 100.0, log=True)}
 
     si_lambda: float = 0.1
     eps: float = 1e-3

@@ -48,6 +48,7 @@ from clbench.strategies.projection import (
 )
 from clbench.strategies.task_data import task_loss_backward
 from clbench.strategy_info import describe
+from clbench.tuning.space import Dimension, Range
 
 
 @dataclass
@@ -70,6 +71,11 @@ class TRGPParams(ProjectionParams):
     memory_weights: the weights through which the representations that grow the memory are
         captured after a task: `plain` W, as the reference (default), or `scaled`, the task's
         own scaled weights W~ (with which it was trained and is evaluated)."""
+
+    SEARCH_SPACE: ClassVar[dict[str, Dimension]] = {
+        "threshold": Range(0.9, 0.999),
+        "trust_threshold": Range(0.05, 0.95),
+    }
 
     trust_samples: int = 125
     trust_threshold: float = 0.5

@@ -260,9 +260,26 @@ def _dry_run(specs, results: Path, reuse_stale: bool) -> None:
     )
 
 
+def _executor(args: argparse.Namespace):
+    """The executor `_executor_arguments` describe."""
+    from clbench.executors import ExecutorOptions, make_executor
+
+    return make_executor(
+        ExecutorOptions(
+            name=args.executor,
+            jobs=args.jobs,
+            threads=args.threads,
+            address=args.address,
+            submitit_cluster=args.submitit_cluster,
+            partition=args.partition,
+            timeout_min=args.timeout_min,
+            log=tuple(args.log),
+        )
+    )
+
+
 def _sweep(args: argparse.Namespace):
     """Expand the suite and run it on the chosen executor; print the summary (None: dry run)."""
-    from clbench.executors import ExecutorOptions, make_executor
     from clbench.sweep import expand, run_sweep
 
     suite, typed = _suite_from_arguments(args)
@@ -276,18 +293,7 @@ def _sweep(args: argparse.Namespace):
     if args.dry_run:
         _dry_run(specs, Path(args.results), args.reuse_stale)
         return None
-    executor = make_executor(
-        ExecutorOptions(
-            name=args.executor,
-            jobs=args.jobs,
-            threads=args.threads,
-            address=args.address,
-            submitit_cluster=args.submitit_cluster,
-            partition=args.partition,
-            timeout_min=args.timeout_min,
-            log=tuple(args.log),
-        )
-    )
+    executor = _executor(args)
     summary = run_sweep(specs, Path(args.results), executor, reuse_stale=args.reuse_stale)
     print(
         f"{len(summary.done)} runs done ({len(summary.stale)} of them stale results re-run), "
@@ -367,6 +373,11 @@ def _sweep_arguments(parser: argparse.ArgumentParser, results: str | None) -> No
         action="store_true",
         help="keep results made by other code (a different code digest) instead of re-running",
     )
+    _executor_arguments(parser)
+
+
+def _executor_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where and how many runs at a time: the options of `_executor`."""
     parser.add_argument("--executor", default="local", help="local (default), ray or submitit")
     parser.add_argument("--jobs", type=positive_int, default=1, help="runs at a time (default 1)")
     parser.add_argument(
@@ -383,6 +394,52 @@ def _sweep_arguments(parser: argparse.ArgumentParser, results: str | None) -> No
         "--timeout-min", type=positive_int, default=240, help="submitit: minutes per run"
     )
     _log_argument(parser)
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from clbench.params import coerce, overrides_from_assignments
+    from clbench.resolution import check_owners
+    from clbench.sweep import load_suite
+    from clbench.tuning.objective import Objective
+    from clbench.tuning.study import TuneOptions, study_name, tune
+
+    strategies = tuple(_names(args.strategies) or [])
+    if not strategies:
+        raise ClbenchError("--strategies is empty; name at least one strategy, e.g. naive,ewc")
+    typed = overrides_from_assignments(args.set)
+    check_owners(typed, strategies)
+    seeds = tuple(coerce(list[int], args.seeds, "--seeds")) if args.seeds else None
+    for value in seeds or ():
+        check_seed(value, "--seeds entry")
+    options = TuneOptions(
+        benchmark=args.benchmark,
+        strategies=strategies,
+        trials=args.trials,
+        results=Path(args.results),
+        **({"seeds": seeds} if seeds else {}),
+        suite=load_suite(args.suite) if args.suite else {},
+        suite_name=args.suite or "",
+        typed=typed,
+        storage=args.storage,
+        objective=Objective.parse(args.objective),
+        data_root=args.data_root,
+        device=args.device,
+    )
+    summary = tune(options, _executor(args))
+    for name in (study_name(args.benchmark, s) for s in strategies):
+        study = summary.get(name)
+        if study is not None:
+            print(
+                f"{name}: best {study['objective']} {_score(study['best_score'])} (trial "
+                f"{study['best_trial']}), presets {_score(study['preset_score'])}, "
+                f"{study['finished']} trials ({study['failed']} failed)"
+            )
+    print(f"tuned suite: {Path(args.results) / 'tuned.toml'} (clbench sweep it on the test split)")
+    return 0
+
+
+def _score(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def cmd_bench_svd(args: argparse.Namespace) -> int:
@@ -507,6 +564,47 @@ def build_parser() -> argparse.ArgumentParser:
         "--report", type=folder, default=None, help="report folder (default RESULTS/report)"
     )
     suite.set_defaults(handler=cmd_bench)
+
+    tuning = commands.add_parser(
+        "tune", help="the same search budget for every strategy, scored on validation data"
+    )
+    tuning.add_argument("--benchmark", required=True, help="the benchmark to tune on")
+    tuning.add_argument(
+        "--strategies", required=True, help="comma-separated strategies, each a study of its own"
+    )
+    tuning.add_argument(
+        "--trials", type=positive_int, required=True, help="finished trials per strategy"
+    )
+    tuning.add_argument(
+        "--results", type=folder, default="runs/tuning",
+        help="folder of the studies, their runs and the tuned suite (default runs/tuning)",
+    )  # fmt: skip
+    tuning.add_argument(
+        "--storage", default=None,
+        help="an Optuna RDB URL that processes or machines share (default RESULTS/studies.db)",
+    )  # fmt: skip
+    tuning.add_argument(
+        "--seeds", default=None, help="comma-separated seeds every trial trains (default 100)"
+    )
+    tuning.add_argument(
+        "--suite", default=None,
+        help="a suite whose presets and overrides every trial starts from (default: the presets)",
+    )  # fmt: skip
+    tuning.add_argument(
+        "--objective", default="acc",
+        help="acc (default: final validation ACC) or acc:forgetting<=F (ACC within F points of "
+        "forgetting)",
+    )  # fmt: skip
+    tuning.add_argument(
+        "--set", action="append", default=[], metavar="OWNER.FIELD=VALUE",
+        help="fix a value in every trial (repeatable); a fixed field is not searched",
+    )  # fmt: skip
+    tuning.add_argument(
+        "--data-root", type=folder, default="data", help="where datasets live (default ./data)"
+    )
+    tuning.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    _executor_arguments(tuning)
+    tuning.set_defaults(handler=cmd_tune)
 
     report = commands.add_parser("report", help="tables and figures from a results folder")
     report.add_argument("results_dir", metavar="RESULTS_DIR")

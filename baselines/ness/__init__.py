@@ -51,6 +51,7 @@ from clbench.strategies.projection import projected_layers
 from clbench.strategies.sam import sam_gradient
 from clbench.strategies.task_data import layer_grams, task_forward
 from clbench.strategy_info import describe
+from clbench.tuning.space import Dimension, Range
 
 
 @dataclass
@@ -80,6 +81,8 @@ class NESSParams:
         multiplications per step (`direct_is_cheaper`). Trainable parameters count out x r
         either way.
     """
+
+    SEARCH_SPACE: ClassVar[dict[str, Dimension]] = {"eps1": Range(1e-5, 1e-1, log=True)}
 
     eps1: float = 0.001
     optimizer: Literal["sgdm", "sam"] = "sgdm"

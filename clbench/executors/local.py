@@ -10,8 +10,7 @@ from __future__ import annotations
 import multiprocessing
 import signal
 import time
-from collections import deque
-from collections.abc import Generator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnContext, SpawnProcess
@@ -100,14 +99,18 @@ class LocalExecutor:
     threads: int = 1
     log: tuple[str, ...] = ()
 
-    def run_all(self, specs: list[RunSpec], results_dir: Path) -> Generator[Outcome, None, None]:
+    def run_all(
+        self, specs: Iterable[RunSpec], results_dir: Path
+    ) -> Generator[Outcome, None, None]:
+        """Outcomes as runs finish. `specs` is read one run at a time, when a worker is free and
+        after the outcomes before it were yielded (a tuner asks its next trial then)."""
         if self.jobs == 1:
             yield from self._foreground(specs, results_dir)
         else:
             yield from self._workers(specs, results_dir)
 
     def _foreground(
-        self, specs: list[RunSpec], results_dir: Path
+        self, specs: Iterable[RunSpec], results_dir: Path
     ) -> Generator[Outcome, None, None]:
         for spec in specs:
             try:
@@ -117,18 +120,25 @@ class LocalExecutor:
                 raise
             yield outcome
 
-    def _workers(self, specs: list[RunSpec], results_dir: Path) -> Generator[Outcome, None, None]:
+    def _workers(
+        self, specs: Iterable[RunSpec], results_dir: Path
+    ) -> Generator[Outcome, None, None]:
         context = multiprocessing.get_context("spawn")  # no forked torch or thread state
         job = (str(results_dir), self.threads, False, self.log, self.jobs)
-        queue = deque(specs)
+        queue = iter(specs)
         idle: list[_Worker] = []
         busy: list[_Worker] = []
         try:
-            while queue or busy:
-                while queue and len(busy) < self.jobs:  # one run per worker: a death costs one
+            while True:
+                while len(busy) < self.jobs:  # one run per worker: a death costs one
+                    spec = next(queue, None)
+                    if spec is None:
+                        break
                     worker = idle.pop() if idle else _Worker.start(context)
-                    worker.give(queue.popleft(), job)
+                    worker.give(spec, job)
                     busy.append(worker)
+                if not busy:
+                    return
                 ready = set(wait([w.connection for w in busy] + [w.process.sentinel for w in busy]))
                 for worker in [w for w in busy if {w.connection, w.process.sentinel} & ready]:
                     busy.remove(worker)
