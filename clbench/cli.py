@@ -220,6 +220,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         alpha=args.alpha,
         figures=tuple(_names(args.figures) or []) if args.figures is not None else tuple(FIGURES),
         allow_mixed=args.allow_mixed,
+        tuning=Path(args.tuning) if args.tuning else None,
     )
     out = Path(args.out) if args.out else Path(args.results_dir) / "report"
     _print_report(write_report(Path(args.results_dir), out, options))
@@ -645,6 +646,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="pool runs that conflict (duplicate seeds, mixed code, machines or threads) and "
         "list the conflicts in the report, instead of refusing",
     )
+    report.add_argument(
+        "--tuning", type=folder, default=None,
+        help="the --results folder of clbench tune: add its tuned-against-presets comparison",
+    )  # fmt: skip
     report.set_defaults(handler=cmd_report)
 
     svd = commands.add_parser(

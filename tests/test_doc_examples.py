@@ -64,8 +64,14 @@ def test_the_extension_examples_run_as_pasted(tmp_path):
         from clbench.resolution import RunSpec
         from clbench.runner import run
 
+        from pathlib import Path
+
+        from clbench.tuning.study import TuneOptions, tune
+
         quick = {"protocol": {"epochs": 2}}
         runs = {b: run(RunSpec(b, "shrink", overrides=quick)) for b in ("split-digits", "blobs")}
+        options = TuneOptions("split-digits", ("shrink",), 2, Path("tuning"), typed=quick)
+        runs["tuning"] = tune(options, say=lambda line: None)["split-digits/shrink"]
         json.dump(runs, sys.stdout)
         """
     )
@@ -88,3 +94,7 @@ def test_the_extension_examples_run_as_pasted(tmp_path):
     factor = next(s for s in json.loads(card.stdout)["card"] if s["setting"] == "shrink.factor")
     assert factor["value"] == 0.99 and factor["source"].startswith("the example's choice")
     assert len(blobs["accuracy_matrix"]) == 3 and blobs["metrics"]["acc"] > 60
+    assert set(runs["tuning"]["space"]) == {"protocol.lr", "shrink.factor"}  # its declared space
+    trials = pd.read_csv(tmp_path / "tuning" / "trials.csv")
+    assert trials["shrink.factor"].tolist()[0] == 0.99  # the first trial: its preset
+    assert 0.9 <= trials["shrink.factor"].tolist()[1] <= 1.0

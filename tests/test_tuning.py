@@ -9,6 +9,7 @@ import sys
 from dataclasses import dataclass
 from typing import ClassVar
 
+import pandas as pd
 import pytest
 import torch
 
@@ -16,9 +17,11 @@ from clbench.cli import main
 from clbench.errors import ConfigError
 from clbench.executors.base import execute
 from clbench.params import field_types
-from clbench.resolution import resolve
+from clbench.report.build import ReportOptions, write_report
+from clbench.resolution import RunSpec, resolve
+from clbench.store import read_result
 from clbench.strategies import STRATEGIES, StrategyBuild, register_strategy
-from clbench.sweep import expand, load_suite
+from clbench.sweep import expand, load_suite, run_sweep
 from clbench.template import HarnessTemplate
 from clbench.tuning.objective import Objective
 from clbench.tuning.space import LR, Choice, Fixed, Range, sampled_value, search_space
@@ -142,9 +145,11 @@ def test_a_trial_that_diverges_fails_in_one_line_and_the_study_goes_on(tmp_path,
     study = summary["split-digits/poisoned"]
     assert study["finished"] == 3 and study["failed"] == 2  # the presets' trial is sound
     assert study["best_trial"] == 1 and study["best_settings"] == {}  # presets: nothing set
-    failures = [line for line in lines if " failed: " in line]
+    failures = [line for line in lines if " failed " in line]
     assert len(failures) == 2
-    assert all("TrainingDiverged: " in line and "\n" not in line for line in failures)
+    for line in failures:  # one line each: the trial, its values and the error
+        assert line.startswith("poisoned trial ") and "\n" not in line
+        assert " failed (poisoned.poison=True): TrainingDiverged: " in line
     assert set(study["failures"]) == {"2", "3"}
 
 
@@ -237,3 +242,46 @@ def test_executors_that_take_lists_get_trials_in_batches_of_their_jobs(tmp_path)
     summary = tune(quick_options(tmp_path, ["naive"], 5), executor, say=lambda line: None)
     assert executor.batches == [2, 2, 1]
     assert summary["split-digits/naive"]["finished"] == 5
+
+
+@pytest.mark.slow
+def test_the_report_sets_tuned_against_presets_with_the_budget(tmp_path):
+    tuning, presets = tmp_path / "tuning", tmp_path / "presets"
+    summary = tune(quick_options(tuning, ["naive", "ewc"], 2), say=lambda line: None)
+    suite = {**load_suite(str(tuning / "tuned.toml")), "seeds": [0]}
+    run_sweep(expand(suite), tuning / "runs", say=lambda line: None)
+    run_sweep(
+        [
+            RunSpec("split-digits", s, overrides={"protocol": {"epochs": 2}})
+            for s in ("naive", "ewc")
+        ],
+        presets,
+        say=lambda line: None,
+    )
+    out = tmp_path / "report"
+    write_report(presets, out, ReportOptions(figures=(), tuning=tuning))
+    table = pd.read_csv(out / "tables" / "split-digits-tuning.csv").set_index("strategy")
+    for strategy in ("naive", "ewc"):
+        study = summary[f"split-digits/{strategy}"]
+        (tuned,) = [read_result(p) for p in (tuning / "runs").glob(f"*__{strategy}__*.json")]
+        (preset,) = [read_result(p) for p in presets.glob(f"*__{strategy}__*.json")]
+        row = table.loc[strategy]
+        assert row["trials"] == "2 (0)"
+        assert row["valid_presets"] == study["preset_score"]
+        assert row["valid_tuned"] == study["best_score"]
+        assert row["test_tuned_mean"] == pytest.approx(tuned["metrics"]["acc"])
+        assert row["test_presets_mean"] == pytest.approx(preset["metrics"]["acc"])
+    index = (out / "index.md").read_text()
+    assert "## Tuned against presets" in index and "same budget of 2 finished trials" in index
+    assert (out / "figures" / "split-digits-tuning.png").stat().st_size > 0
+
+
+def test_joint_training_is_not_tuned_and_says_why_in_one_line(tmp_path):
+    lines: list[str] = []
+    summary = tune(quick_options(tmp_path, ["joint", "naive"], 2), say=lines.append)
+    (refusal,) = [line for line in lines if "not tuned" in line]
+    assert refusal.startswith("split-digits/joint: not tuned: protocol.evaluate_on=validation: ")
+    assert "validation experiences mix tasks" in refusal
+    assert summary["split-digits/joint"]["best_trial"] is None
+    assert summary["split-digits/naive"]["finished"] == 2  # the next strategy is tuned
+    assert "joint" not in load_suite(str(tmp_path / "tuned.toml"))["strategies"]

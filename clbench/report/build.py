@@ -24,6 +24,7 @@ from clbench.report.published import load_published
 from clbench.report.style import apply_style
 from clbench.report.tables import DEFAULT_ALPHA, RenderedTable, TableInput, render, summary_table
 from clbench.report.text import FileStems, markdown, one_line, write_inside
+from clbench.report.tuning import load_summary, tuned_runs, tuning_figure, tuning_tables
 
 Figure = tuple[str, list[Path]]  # (caption, files)
 
@@ -32,13 +33,15 @@ Figure = tuple[str, list[Path]]  # (caption, files)
 class ReportOptions:
     """How a report is written: which rows and names (`selection`), the spread of means
     (`stats.SPREADS`), the level of every test, the figures drawn (names of `FIGURES`), and
-    whether runs that conflict (`clbench.report.conflicts`) may be pooled."""
+    whether runs that conflict (`clbench.report.conflicts`) may be pooled; `tuning`: the folder
+    of a `clbench tune` whose comparison the report adds (`clbench.report.tuning`)."""
 
     selection: Selection = field(default_factory=Selection)
     spread: str = "std"
     alpha: float = DEFAULT_ALPHA
     figures: tuple[str, ...] = tuple(FIGURES)
     allow_mixed: bool = False
+    tuning: Path | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -158,6 +161,7 @@ def _index(
     summary: ReportSummary,
     figures: dict[str, list[Figure]],
     notes: list[str],
+    tuning: list[str],
 ) -> str:
     lines = [
         "# clbench report",
@@ -193,7 +197,39 @@ def _index(
             png, pdf = (p.relative_to(out).as_posix() for p in paths)
             text = markdown(caption)
             lines += [f"{text} ([PDF]({pdf}))", "", f"![{text}]({png})", ""]
-    return "\n".join(lines)
+    return "\n".join(lines + tuning)
+
+
+def _tuning_section(
+    folder: Path,
+    runs: pd.DataFrame,
+    out: Path,
+    summary: ReportSummary,
+    stems: tuple[FileStems, FileStems],
+) -> list[str]:
+    """Write the tuning comparison's tables and figures (`clbench.report.tuning`); its lines of
+    `index.md`."""
+    table_stems, figure_stems = stems
+    studies = load_summary(folder)
+    lines = ["## Tuned against presets", ""]
+    for table in tuning_tables(studies, runs, tuned_runs(folder)):
+        stem = table_stems(table.benchmark, "tuning")
+        _write_text(out, f"tables/{stem}.md", table.markdown + "\n")
+        _write_text(out, f"tables/{stem}.csv", table.frame.to_csv(index=False))
+        png, pdf = save(tuning_figure(table), out / "figures", figure_stems)
+        summary.figures += [png, pdf]
+        lines += [
+            f"### {markdown(table.benchmark)}",
+            "",
+            f"Table: [Markdown](tables/{stem}.md), [CSV](tables/{stem}.csv)",
+            "",
+            table.markdown,
+            "",
+            f"![{markdown(table.benchmark)}: tuned against presets]"
+            f"({png.relative_to(out).as_posix()}) ([PDF]({pdf.relative_to(out).as_posix()}))",
+            "",
+        ]
+    return lines
 
 
 def write_report(
@@ -257,6 +293,11 @@ def write_report(
         summary.figures += [p for _, paths in figures[benchmark] for p in paths]
     flat = runs.drop(columns=["matrix", "subspaces", "config", "varied", "config_key"])
     _write_text(out, "runs.csv", flat.to_csv(index=False))
-    index = _index(results_dir, out, runs, collected, summary, figures, summary.problems)
+    tuning = (
+        _tuning_section(options.tuning, runs, out, summary, (table_stems, figure_stems))
+        if options.tuning is not None
+        else []
+    )
+    index = _index(results_dir, out, runs, collected, summary, figures, summary.problems, tuning)
     _write_text(out, "index.md", index)
     return summary

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import optuna
 
 TEST_SEEDS = (0, 1, 2)
+HEADER = "# Written by `clbench tune`"
 OWN_PROTOCOL = "protocol."
 
 
@@ -110,7 +111,7 @@ def tuned_suite(summary: dict[str, dict[str, Any]], seeds: tuple[int, ...] = TES
     benchmarks = sorted({s["benchmark"] for s in studies})
     strategies = list(dict.fromkeys(s["strategy"] for s in studies))
     lines = [
-        "# Written by `clbench tune`: every strategy at the best settings its study found on the",
+        f"{HEADER}: every strategy at the best settings its study found on the",
         "# validation split; `clbench sweep` runs it on the test split, on seeds the trials never",
         "# trained. Budgets, objectives and scores: summary.json beside this file.",
         f"benchmarks = {_toml_value(benchmarks)}",

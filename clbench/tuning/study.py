@@ -307,16 +307,18 @@ class StudyRunner:
         trial.set_user_attr("seconds", round(pending.seconds, 2))
         trial.set_user_attr("settings", self.plan.settings(pending.values))
         count = f"{self.plan.strategy} trial {trial.number + 1}/{self.options.trials}"
+        shown = ", ".join(_shown(k, v) for k, v in pending.values.items()) or "presets"
         if pending.errors:
             trial.set_user_attr("error", pending.errors[0])
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            self.say(f"{count} failed: {pending.errors[0]}")
+            if pending.errors[0].startswith(f"{ConfigError.__name__}: "):  # no trial can run
+                raise ConfigError(pending.errors[0].removeprefix(f"{ConfigError.__name__}: "))
+            self.say(f"{count} failed ({shown}): {pending.errors[0]}")
             return
         score = sum(pending.scores.values()) / len(pending.scores)
         self.study.tell(trial, score)
-        shown = ", ".join(_shown(k, v) for k, v in pending.values.items())
         self.say(
-            f"{count}: {score:.2f} (best {self.study.best_value:.2f}) {shown or 'presets'} "
+            f"{count}: {score:.2f} (best {self.study.best_value:.2f}) {shown} "
             f"({pending.seconds:.1f}s)"
         )
 
@@ -371,7 +373,10 @@ def tune(
             )
             check_study(study, options, study_plan)
             say(f"{study.study_name}: {len(study.trials)} trials so far, budget {options.trials}")
-            StudyRunner(study, study_plan, options, say).run(executor or LocalExecutor())
+            try:
+                StudyRunner(study, study_plan, options, say).run(executor or LocalExecutor())
+            except ConfigError as err:  # a setting no trial can run with: the next strategy
+                say(f"{study.study_name}: not tuned: {err}")
     return write_outputs(options.results, storage)
 
 
