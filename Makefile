@@ -37,14 +37,13 @@ $(STAMP): pyproject.toml Makefile
 	@touch $@
 
 # Tests run under a fresh, empty HOME (importing avalanche writes a config there), on every core
-# (pytest-xdist, one torch thread per worker; tests marked xdist_group share one worker);
-# test-fast leaves out those marked slow.
+# (pytest-xdist, one torch thread per worker); test-fast leaves out those marked slow.
 TEST_WORKERS ?= $(shell nproc)
 test: venv
-	HOME=$$(mktemp -d) $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
+	HOME=$$(mktemp -d) $(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 test-fast: venv
-	HOME=$$(mktemp -d) $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not slow"
+	HOME=$$(mktemp -d) $(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not slow"
 
 lint: ruff-check format-check
 

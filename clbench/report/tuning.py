@@ -21,7 +21,7 @@ from clbench.report.text import markdown
 from clbench.strategies import STRATEGIES
 
 COLUMNS = {
-    "strategy": "Strategy",
+    "label": "Strategy",
     "trials": "Trials (failed)",
     "valid_presets": "Valid. presets",
     "valid_tuned": "Valid. tuned",
@@ -59,7 +59,7 @@ def _variant(strategy: str, config: dict[str, Any]) -> Any:
     """The value of the field that selects a strategy's parameter class (GPCNS's `base`)."""
     known = dict(STRATEGIES.items())
     selector = known[strategy].selector if strategy in known else None
-    return config.get("strategy_params", {}).get(selector) if selector else None
+    return config.get(f"strategy_params.{selector}") if selector else None
 
 
 def _test_runs(runs: pd.DataFrame, benchmark: str, strategy: str, variant: Any) -> pd.DataFrame:
@@ -67,6 +67,12 @@ def _test_runs(runs: pd.DataFrame, benchmark: str, strategy: str, variant: Any) 
     if variant is None or mine.empty:
         return mine
     return mine[[_variant(strategy, c) == variant for c in mine["config"]]]
+
+
+def _label(strategy: str) -> str:
+    """A strategy's display name where no run of the report shows it."""
+    known = dict(STRATEGIES.items())
+    return known[strategy].info.display_name if strategy in known else strategy
 
 
 def _mean_std(values: pd.Series) -> str:
@@ -96,7 +102,9 @@ def tuning_tables(
             presets = _test_runs(presets_runs, benchmark, strategy, variant)
             rows.append(
                 {
-                    "strategy": strategy if variant is None else f"{strategy} ({variant})",
+                    "strategy": strategy,
+                    "label": presets["label"].iloc[0] if not presets.empty else _label(strategy),
+                    "order": presets["row"].min() if not presets.empty else len(presets_runs),
                     "trials": f"{study['finished']} ({study['failed']})",
                     "valid_presets": study["preset_score"],
                     "valid_tuned": study["best_score"],
@@ -106,7 +114,8 @@ def tuning_tables(
                     "test_tuned_mean": tuned["acc"].mean() if not tuned.empty else None,
                 }
             )
-        frame = pd.DataFrame(rows)
+        frame = pd.DataFrame(rows).sort_values(["order", "strategy"], kind="stable")
+        frame = frame.drop(columns="order").reset_index(drop=True)
         budgets = sorted({s["finished"] for s in mine})
         objective = "; ".join(sorted({s["objective"] for s in mine}))
         seeds = sorted({str(seed) for s in mine for seed in s["seeds"]})
@@ -121,7 +130,8 @@ def tuning_tables(
         shown = frame[list(COLUMNS)].rename(columns=COLUMNS)
         for column in ("Valid. presets", "Valid. tuned"):
             shown[column] = [_score(v if pd.notna(v) else None) for v in shown[column]]
-        text = shown.map(lambda cell: markdown(str(cell))).to_markdown(index=False)
+        cells = shown.map(lambda cell: markdown(str(cell)))
+        text = cells.to_markdown(index=False, disable_numparse=True)
         tables.append(TuningTable(benchmark, frame, f"{text}\n\n{caption}", caption))
     return tables
 
@@ -137,7 +147,7 @@ def tuning_figure(table: TuningTable) -> Drawn:
     axes.hlines(y, presets, tuned, color="0.6", linewidth=1)
     axes.scatter(presets, y, marker="o", facecolors="white", edgecolors="0.3", label="presets")
     axes.scatter(tuned, y, marker="o", color="C0", label="tuned")
-    axes.set_yticks(y, frame["strategy"])
+    axes.set_yticks(y, frame["label"])
     axes.set_xlabel("test ACC (%)")
     axes.legend(loc="lower right", frameon=False)
     caption = f"{table.benchmark}: test ACC at the presets and tuned (same budget for every row)"
