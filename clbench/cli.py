@@ -401,7 +401,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from clbench.params import coerce, overrides_from_assignments
     from clbench.resolution import check_owners
     from clbench.sweep import load_suite
-    from clbench.tuning.objective import Objective
+    from clbench.tuning.objective import Objective, shown_score
     from clbench.tuning.study import TuneOptions, study_name, tune
 
     strategies = tuple(_names(args.strategies) or [])
@@ -431,16 +431,12 @@ def cmd_tune(args: argparse.Namespace) -> int:
         study = summary.get(name)
         if study is not None:
             print(
-                f"{name}: best {study['objective']} {_score(study['best_score'])} (trial "
-                f"{study['best_trial']}), presets {_score(study['preset_score'])}, "
+                f"{name}: best {study['objective']} {shown_score(study['best_score'])} (trial "
+                f"{study['best_trial']}), presets {shown_score(study['preset_score'])}, "
                 f"{study['finished']} trials ({study['failed']} failed)"
             )
     print(f"tuned suite: {Path(args.results) / 'tuned.toml'} (clbench sweep it on the test split)")
     return 0
-
-
-def _score(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
 
 
 def cmd_bench_svd(args: argparse.Namespace) -> int:

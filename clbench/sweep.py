@@ -148,6 +148,16 @@ def check_suite(suite: dict[str, Any], label: str) -> None:
             fail(f"grid.{key} = {values!r} must be a non-empty list of values")
 
 
+def suite_overrides(suite: dict[str, Any], benchmark: str, strategy: str) -> dict[str, dict]:
+    """The suite level of one run (`RunSpec.overrides`): the suite's table for the benchmark
+    (`clbench.resolution.suite_level`) with the suite's `overrides` for the run's owners on top."""
+    chosen = suite_level(suite.get("presets", {}).get(benchmark, {}), strategy)
+    for owner, values in suite.get("overrides", {}).items():
+        if owner in ("protocol", "model", strategy):
+            chosen[owner] = {**chosen.get(owner, {}), **values}
+    return chosen
+
+
 def suite_strategies(suite: dict[str, Any]) -> list[str]:
     """The strategies a suite names; `strategies = "all"` means every registered strategy."""
     chosen = suite.get("strategies", "all")
@@ -165,7 +175,6 @@ def expand(
     the user typed (`--set`), given to every run it applies to; `origin` names the suite in
     protocol cards."""
     strategies = suite_strategies(suite)
-    overrides = suite.get("overrides", {})
     typed = typed or {}
     grid = [
         (parse_assignment(f"{key}=")[:2], values) for key, values in suite.get("grid", {}).items()
@@ -177,10 +186,7 @@ def expand(
             axes = [(key, values) for key, values in grid if key[0] in owners]
             mine = {owner: dict(values) for owner, values in typed.items() if owner in owners}
             for combination in itertools.product(*(values for _, values in axes)):
-                chosen = suite_level(suite.get("presets", {}).get(benchmark, {}), strategy)
-                for owner, values in overrides.items():
-                    if owner in owners:
-                        chosen[owner] = {**chosen.get(owner, {}), **values}
+                chosen = suite_overrides(suite, benchmark, strategy)
                 for ((owner, name), _), value in zip(axes, combination, strict=True):
                     chosen.setdefault(owner, {})[name] = value
                 specs += [

@@ -19,6 +19,7 @@ from clbench.report.collect import collect
 from clbench.report.figures import Drawn
 from clbench.report.text import markdown
 from clbench.strategies import STRATEGIES
+from clbench.tuning.objective import shown_score
 
 COLUMNS = {
     "label": "Strategy",
@@ -82,10 +83,6 @@ def _mean_std(values: pd.Series) -> str:
     return f"{values.mean():.2f}{spread} ({len(values)})"
 
 
-def _score(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
-
-
 def tuning_tables(
     studies: dict[str, dict[str, Any]], presets_runs: pd.DataFrame, tuned_runs: pd.DataFrame
 ) -> list[TuningTable]:
@@ -129,7 +126,7 @@ def tuning_tables(
         )
         shown = frame[list(COLUMNS)].rename(columns=COLUMNS)
         for column in ("Valid. presets", "Valid. tuned"):
-            shown[column] = [_score(v if pd.notna(v) else None) for v in shown[column]]
+            shown[column] = [shown_score(v if pd.notna(v) else None) for v in shown[column]]
         cells = shown.map(lambda cell: markdown(str(cell)))
         text = cells.to_markdown(index=False, disable_numparse=True)
         tables.append(TuningTable(benchmark, frame, f"{text}\n\n{caption}", caption))

@@ -45,3 +45,8 @@ class Objective:
         if self.max_forgetting is None or metrics["forgetting"] <= self.max_forgetting:
             return float(metrics["acc"])
         return -float(metrics["forgetting"])
+
+
+def shown_score(value: float | None, missing: str = "-") -> str:
+    """A study's score as tables and lines show it; `missing` where it has none."""
+    return missing if value is None else f"{value:.2f}"

@@ -12,14 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from clbench.resolution import OWN_PROTOCOL_PREFIX
 from clbench.store import write_json_atomic, write_replacing
+from clbench.tuning.objective import shown_score
 
 if TYPE_CHECKING:
     import optuna
 
 TEST_SEEDS = (0, 1, 2)
 HEADER = "# Written by `clbench tune`"
-OWN_PROTOCOL = "protocol."
 
 
 def study_summary(study: optuna.Study) -> dict[str, Any]:
@@ -131,22 +132,18 @@ def tuned_suite(summary: dict[str, dict[str, Any]], seeds: tuple[int, ...] = TES
             strategy = study["strategy"]
             values = {**study["base_overrides"].get(strategy, {}), **study["best_settings"]}
             own = {
-                k.removeprefix(OWN_PROTOCOL): v
+                k.removeprefix(OWN_PROTOCOL_PREFIX): v
                 for k, v in values.items()
-                if k.startswith(OWN_PROTOCOL)
+                if k.startswith(OWN_PROTOCOL_PREFIX)
             }
-            fields = {k: v for k, v in values.items() if not k.startswith(OWN_PROTOCOL)}
+            fields = {k: v for k, v in values.items() if not k.startswith(OWN_PROTOCOL_PREFIX)}
             lines.append(
                 f"# {strategy}: trial {study['best_trial']} of {study['finished']}, "
                 f"{study['objective']} {study['best_score']:.2f} "
-                f"(presets {_score(study['preset_score'])})"
+                f"(presets {shown_score(study['preset_score'], 'failed')})"
             )
             if fields:
                 lines.append(f"strategies.{_key(strategy)} = {_toml_value(fields)}")
             if own:
                 lines.append(f"strategy_protocol.{_key(strategy)} = {_toml_value(own)}")
     return "\n".join(lines) + "\n"
-
-
-def _score(value: float | None) -> str:
-    return "failed" if value is None else f"{value:.2f}"

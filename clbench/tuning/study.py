@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 from clbench.errors import ConfigError
 from clbench.executors.base import Executor, Outcome
 from clbench.executors.local import LocalExecutor
-from clbench.resolution import OWN_PROTOCOL_PREFIX, ResolvedRun, RunSpec, resolve, suite_level
+from clbench.resolution import OWN_PROTOCOL_PREFIX, ResolvedRun, RunSpec, resolve
 from clbench.store import ensure_writable, load_result, remove_temporaries
-from clbench.sweep import plan, sweep_lock
+from clbench.sweep import plan, suite_overrides, sweep_lock
 from clbench.tuning.objective import Objective
 from clbench.tuning.space import LR, Choice, Fixed, SearchSpace, field_value, sampled_value
 from clbench.tuning.space import search_space as declared_space
@@ -96,11 +96,7 @@ class StudyPlan:
 
     @classmethod
     def of(cls, options: TuneOptions, strategy: str) -> StudyPlan:
-        table = options.suite.get("presets", {}).get(options.benchmark, {})
-        overrides = suite_level(table, strategy)
-        for owner, values in options.suite.get("overrides", {}).items():
-            if owner in ("protocol", "model", strategy):  # the suite's overrides for this run
-                overrides[owner] = {**overrides.get(owner, {}), **values}
+        overrides = suite_overrides(options.suite, options.benchmark, strategy)
         typed = {
             o: dict(v) for o, v in options.typed.items() if o in ("protocol", "model", strategy)
         }
@@ -121,7 +117,7 @@ class StudyPlan:
         space = declared_space(strategy, params_type)
         fixed = set(typed.get(strategy, {}))  # what the user typed is not searched
         space = replace(space, fields={k: v for k, v in space.fields.items() if k not in fixed})
-        if "protocol.lr" in fixed or "lr" in options.typed.get("protocol", {}):
+        if f"{OWN_PROTOCOL_PREFIX}lr" in fixed or "lr" in options.typed.get("protocol", {}):
             space = replace(space, lr=Fixed("typed by the user"))
         defaults: dict[str, Any] = {}
         for name, dimension in space.dimensions().items():
@@ -140,8 +136,8 @@ class StudyPlan:
         own = dict(self.base.typed.get(self.strategy, {}))
         for name, value in values.items():
             if name == LR:
-                own["protocol.lr"] = self.lr * value
-                own["protocol.lr_min"] = self.lr_min * value
+                own[f"{OWN_PROTOCOL_PREFIX}lr"] = self.lr * value
+                own[f"{OWN_PROTOCOL_PREFIX}lr_min"] = self.lr_min * value
             else:
                 field_name = name.split(".", 1)[1]
                 own[field_name] = field_value(self.params_type, field_name, value)
