@@ -244,6 +244,7 @@ class TrustRegionScaling(StrategyPlugin):
         self.memory = memory
         self.selected: dict[str, list[int]] = {}
         self.kept_scales: list[Tensor] = []
+        self.in_training: int | None = None  # the task in training (index), None between tasks
 
     def _set_active(self, model: nn.Module, task: int | None) -> None:
         for scaled in scaled_weights(model).values():
@@ -300,9 +301,11 @@ class TrustRegionScaling(StrategyPlugin):
             for name, chosen in self.selected.items():
                 scaled[name].configure(task, {j: self.memory.task_bases[j][name] for j in chosen})
         self._set_active(model, task)
+        self.in_training = task
 
     def after_training_exp(self, strategy, **kwargs) -> None:
         task = self.task_index(strategy)
+        self.in_training = None
         if self.params.memory_weights == "plain":
             self._set_active(strategy.model, None)
         for scaled in scaled_weights(strategy.model).values():
@@ -321,11 +324,17 @@ class TrustRegionScaling(StrategyPlugin):
         self._set_active(strategy.model, self.task_index(strategy) - 1)
 
     def before_eval_exp(self, strategy, **kwargs) -> None:
+        """A trained task, or the one in training (continual evaluation, `clbench.continual`),
+        is evaluated with its own scales; a task not trained yet with the plain weights."""
         evaluated = strategy.experience.current_experience
-        trained = self.task_index(strategy)
-        self._set_active(strategy.model, evaluated if evaluated < trained else None)
+        own = evaluated < self.task_index(strategy) or evaluated == self.in_training
+        self._set_active(strategy.model, evaluated if own else None)
 
     def after_eval(self, strategy, **kwargs) -> None:
+        """Back to the scales of the task in training, or of the last task trained."""
+        if self.in_training is not None:
+            self._set_active(strategy.model, self.in_training)
+            return
         trained = self.task_index(strategy)
         self._set_active(strategy.model, trained - 1 if trained else None)
 

@@ -41,6 +41,10 @@ class ProtocolParams:
     classes, PMNIST's permutations): `reference`, as the authors' loaders, or `torch`.
     head_weight_decay: the weight decay of the task heads (None: `weight_decay`; Adam-NSCL's
     reference gives them none).
+    eval_every: continual evaluation (`clbench.continual`): every this many training iterations,
+    and when each task ends, the accuracy on every task trained so far, on a fixed seeded subset
+    of at most `eval_samples` samples a task of the split `evaluate_on` names; 0 (off): the
+    accuracy matrix only, and training runs exactly as without the option.
     """
 
     epochs: int = 200
@@ -61,6 +65,8 @@ class ProtocolParams:
     eval_passes: int = 1
     data_order: Literal["reference", "torch"] = "reference"
     head_weight_decay: float | None = None
+    eval_every: int = 0
+    eval_samples: int = 500
 
     SOURCES: ClassVar[dict[str, str]] = {
         **dict.fromkeys(
@@ -78,12 +84,26 @@ class ProtocolParams:
         "(sahagobinda/GPM main_cifar100.py:414)",
         "data_order": "as the authors' loaders draw a task's content, where a benchmark draws it",
         "head_weight_decay": "unset: the heads decay as every other tensor",
+        "eval_every": "off: evaluated when tasks end only, as every reference script",
+        "eval_samples": "clbench's choice: 500 samples a task keep an evaluation cheap "
+        "enough to repeat every few iterations",
     }
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "eval_batch_size", "patience", "eval_passes"):
+        for name in (
+            "epochs",
+            "batch_size",
+            "eval_batch_size",
+            "patience",
+            "eval_passes",
+            "eval_samples",
+        ):
             value = getattr(self, name)
             require(value >= 1, f"protocol.{name}={value} must be a whole number >= 1")
+        require(
+            self.eval_every >= 0,
+            f"protocol.eval_every={self.eval_every} must be a whole number >= 0 (0: off)",
+        )
         require(self.lr > 0, f"protocol.lr={self.lr} must be > 0")
         require(self.lr_min >= 0, f"protocol.lr_min={self.lr_min} must be >= 0")
         require(self.lr_factor > 1, f"protocol.lr_factor={self.lr_factor} must be > 1")

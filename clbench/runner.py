@@ -2,8 +2,9 @@
 
 The runner resolves the spec (`clbench.resolution`: every setting and its source, the protocol
 card), builds the benchmark, model and strategy, trains task by task on an Avalanche
-`SupervisedTemplate`, evaluates every task after every task to fill the accuracy matrix R[t][j],
-and writes the result with its protocol card.
+`SupervisedTemplate`, evaluates every task after every task to fill the accuracy matrix R[t][j]
+(with `protocol.eval_every`, also every K iterations: `clbench.continual`), and writes the result
+with its protocol card.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from clbench.continual import ContinualEvaluation, evaluation_subsets
 from clbench.data import BENCHMARKS, DataOptions, TaskSequence
 from clbench.data.benchmark import to_scenario
 from clbench.divergence import DivergenceWatch, check_distance
@@ -31,7 +33,7 @@ from clbench.errors import ConfigError, TrainingDiverged
 from clbench.evaluation import AccuracyRecorder, initial_accuracies
 from clbench.machine import cpu_kernels, cpu_model, device_name
 from clbench.memory import dataset_bytes, kept_bytes
-from clbench.metrics import summarize
+from clbench.metrics import Curve, gap_records, summarize
 from clbench.models import build_model
 from clbench.progress import EpochBar
 from clbench.protocol import ProtocolParams
@@ -130,6 +132,7 @@ class Prepared:
     recorder: AccuracyRecorder
     template: HarnessTemplate
     training_log: TrainingLog | None = None
+    continual: ContinualEvaluation | None = None
 
     @property
     def n_tasks(self) -> int:
@@ -183,6 +186,12 @@ def prepare(
     training_log = TrainingLog(loggers, schedule) if loggers else None
     if training_log is not None:  # after the schedule, which computes the validation loss
         extras.append(training_log)
+    continual = None
+    if protocol.eval_every:  # last: it evaluates the model every other plugin has left
+        stream = evaluated_stream(scenario, built, protocol, spec.strategy)
+        subsets = evaluation_subsets(stream, protocol.eval_samples, spec.seed)
+        continual = ContinualEvaluation(subsets, protocol.eval_every, recorder)
+        extras.append(continual)
     with warnings.catch_warnings():  # "no loggers": the harness records its own metrics
         warnings.simplefilter("ignore", UserWarning)
         template = _template(
@@ -191,7 +200,9 @@ def prepare(
             spec.device,
             [*built.plugins, DivergenceWatch(), schedule, recorder, *extras],
         )
-    return Prepared(resolved, sequence, built, scenario, schedule, recorder, template, training_log)
+    return Prepared(
+        resolved, sequence, built, scenario, schedule, recorder, template, training_log, continual
+    )
 
 
 def save_checkpoint(path: Path, model: torch.nn.Module, task: int) -> None:
@@ -204,17 +215,18 @@ def save_checkpoint(path: Path, model: torch.nn.Module, task: int) -> None:
     write_replacing(path, lambda tmp: torch.save(checkpoint, tmp))
 
 
-def _evaluated_stream(prepared: Prepared) -> Any:
+def evaluated_stream(
+    scenario: Any, built: StrategyBuild, protocol: ProtocolParams, strategy: str
+) -> Any:
     """The stream the accuracy matrix is measured on (`protocol.evaluate_on`)."""
-    if prepared.resolved.protocol.evaluate_on == "test":
-        return prepared.scenario.test_stream
-    if prepared.built.cumulative:
+    if protocol.evaluate_on == "test":
+        return scenario.test_stream
+    if built.cumulative:
         raise ConfigError(
-            f"protocol.evaluate_on=validation: {prepared.resolved.spec.strategy} trains on the "
-            "union of the tasks so far, whose validation experiences mix tasks; "
-            "use protocol.evaluate_on=test"
+            f"protocol.evaluate_on=validation: {strategy} trains on the union of the tasks so "
+            "far, whose validation experiences mix tasks; use protocol.evaluate_on=test"
         )
-    return prepared.scenario.valid_stream
+    return scenario.valid_stream
 
 
 def evaluate(
@@ -262,9 +274,12 @@ def train_sequence(
     before any training on each task (`initial_accuracies`, counted in the first task's
     `eval_seconds`; None otherwise). With `checkpoint_dir`, the model is saved there after every
     task."""
-    evaluated_stream = _evaluated_stream(prepared)
-    split = "test" if evaluated_stream is prepared.scenario.test_stream else "valid"
-    passes = prepared.resolved.protocol.eval_passes
+    protocol = prepared.resolved.protocol
+    stream = evaluated_stream(
+        prepared.scenario, prepared.built, protocol, prepared.resolved.spec.strategy
+    )
+    split = "test" if stream is prepared.scenario.test_stream else "valid"
+    passes = protocol.eval_passes
     schedule, recorder, template = prepared.schedule, prepared.recorder, prepared.template
     built, n_tasks = prepared.built, prepared.n_tasks
     matrix: list[list[float]] = []
@@ -273,18 +288,20 @@ def train_sequence(
     initial, initial_seconds = None, 0.0
     if not prepared.sequence.multi_head:
         started = time.perf_counter()
-        datasets = [experience.dataset for experience in evaluated_stream]
-        batch_size = prepared.resolved.protocol.eval_batch_size
+        datasets = [experience.dataset for experience in stream]
+        batch_size = protocol.eval_batch_size
         initial = initial_accuracies(template.model, datasets, batch_size)
         initial_seconds = time.perf_counter() - started
     for t in range(n_tasks):
         started = time.perf_counter()
         prepared.train_task(t)
+        if prepared.continual is not None:
+            prepared.continual.task_ended(template, t + 1)
         trained = time.perf_counter()
         previous, weights = weights, layer_weights(template.model)
         distance = parameter_distance(previous, weights)
         check_distance(distance, t, schedule.epochs_run, schedule.lr)
-        matrix.append(evaluate(template, recorder, evaluated_stream, n_tasks, passes))
+        matrix.append(evaluate(template, recorder, stream, n_tasks, passes))
         if prepared.training_log is not None:
             prepared.training_log.log_evaluation(matrix[-1], t + 1, split)
         record = {
@@ -357,6 +374,11 @@ def run(
                 write_failure(Path(results_dir), resolved.name, f"{type(err).__name__}: {err}")
             raise
     model = prepared.template.model
+    continual, curve = None, None
+    if prepared.continual is not None:
+        continual = prepared.continual.record(resolved.protocol.evaluate_on)
+        curve = Curve.of(continual)
+        continual["stability_gap"] = gap_records(curve)
     result = {
         "format": RESULT_FORMAT,
         "name": resolved.name,
@@ -364,7 +386,7 @@ def run(
         "strategy_info": STRATEGIES.get(spec.strategy).info.as_dict(),
         "card": resolved.card_dicts(),
         "accuracy_matrix": matrix,
-        "metrics": summarize(matrix, initial),
+        "metrics": summarize(matrix, initial, curve),
         "tasks": tasks,
         "total_params": sum(p.numel() for p in model.parameters()),
         "environment": environment(spec.device, jobs),
@@ -373,6 +395,8 @@ def run(
     }
     if initial is not None:
         result["initial_accuracy"] = initial
+    if continual is not None:
+        result["continual"] = continual
     if results_dir is not None:
         write_json_atomic(Path(results_dir) / f"{resolved.name}.json", result)
     return result

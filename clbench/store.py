@@ -3,8 +3,8 @@ when read.
 
 `ResultDocument` (with `SpecRecord`, `Metrics` and `TaskRecord`) and `FailureRecord` declare every
 field that sweeps, reports and figures read; a file that does not match is invalid, and readers
-treat it as absent. Metrics are recomputed from the accuracy matrix (and the initial accuracies,
-where a file has them) on every read, never taken from the file.
+treat it as absent. Metrics are recomputed from the accuracy matrix (and the initial accuracies and
+the continual-evaluation curve, where a file has them) on every read, never taken from the file.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from clbench.errors import ClbenchError, ConfigError
-from clbench.metrics import summarize
+from clbench.metrics import Curve, gap_records, summarize
 from clbench.strategy_info import StrategyInfo
 
 #: 4: per-task `subspaces` ({quantity: {layer: size}}); 3: tasks numbered from 1
@@ -57,6 +57,10 @@ class Metrics:
     learning_accuracy: float
     average_incremental_accuracy: float | None = None
     forward_transfer: float | None = None  # only with `initial_accuracy`
+    min_acc: float | None = None  # these four only with `continual`
+    wc_acc: float | None = None
+    windowed_forgetting: float | None = None
+    stability_gap: float | None = None
 
 
 @dataclass
@@ -89,6 +93,26 @@ class ResultDocument:
     #: How reports present the strategy (`clbench.strategy_info.StrategyInfo.as_dict`); files
     #: written before strategies declared it lack it (`clbench.strategy_info.info_of_result`).
     strategy_info: dict[str, Any] = field(default_factory=dict)
+    #: The continual evaluation (`ContinualRecord`), only with `protocol.eval_every`.
+    continual: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ContinualRecord:
+    """A result's `continual` record (`clbench.continual`, with `protocol.eval_every`): the curve
+    as columns (`clbench.metrics.Curve`), each task's evaluation-subset size, the seconds the
+    evaluations took, and the per-task stability gaps (`clbench.metrics.stability_gaps`; readers
+    recompute them from the curve)."""
+
+    eval_every: int
+    split: str
+    subset_sizes: list[int]
+    seconds: float
+    task_ends: list[int]
+    iteration: list[int]
+    task: list[int]
+    accuracy: list[float]
+    stability_gap: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -282,11 +306,42 @@ def validate_result(document: Any) -> str | None:
         return "initial_accuracy and accuracy_matrix disagree on the number of tasks"
     if initial is not None and not all(0 <= value <= 100 for value in initial):
         return "initial_accuracy holds a value that is not a percentage in [0, 100]"
+    if "continual" in document:
+        problem = continual_problem(document["continual"], len(matrix))
+        if problem:
+            return problem
     if "strategy_info" in document:
         try:
             StrategyInfo.from_dict(document["strategy_info"])
         except ConfigError as err:
             return str(err)
+    return None
+
+
+def continual_problem(record: Any, tasks: int) -> str | None:
+    """Why `record` is not the continual evaluation of a run of `tasks` tasks, or None: its
+    columns must agree, its rows follow training order with one row per (iteration, task), and
+    every task's end must hold a row for each task trained by then."""
+    problem = schema_problem(record, ContinualRecord, "continual")
+    if problem:
+        return problem
+    rows = list(zip(record["iteration"], record["task"], record["accuracy"], strict=False))
+    ends = record["task_ends"]
+    if not rows or not len(record["iteration"]) == len(record["task"]) == len(record["accuracy"]):
+        return "continual: iteration, task and accuracy are not columns of one non-empty table"
+    if len(ends) != tasks or any(b <= a for a, b in zip([0, *ends], ends, strict=False)):
+        return f"continual: task_ends must be {tasks} increasing iteration counts"
+    if any(not 0 <= accuracy <= 100 for _, _, accuracy in rows):
+        return "continual: an accuracy is not a percentage in [0, 100]"
+    if any(not 1 <= task <= tasks for _, task, _ in rows):
+        return f"continual: a task number is not in 1..{tasks}"
+    keys = [(iteration, task) for iteration, task, _ in rows]
+    if keys != sorted(keys) or len(set(keys)) != len(keys):
+        return "continual: rows are not in training order, one per iteration and task"
+    present = set(keys)
+    for j, end in enumerate(ends, start=1):
+        if any((end, k) not in present for k in range(1, j + 1)):
+            return f"continual: the end of task {j} (iteration {end}) lacks a task's accuracy"
     return None
 
 
@@ -315,7 +370,11 @@ def load_result(path: Path) -> dict[str, Any] | None:
     document = _load(path, validate_result)
     if document is None:
         return None
-    metrics = summarize(document["accuracy_matrix"], document.get("initial_accuracy"))
+    curve = None
+    if "continual" in document:
+        curve = Curve.of(document["continual"])
+        document["continual"] = {**document["continual"], "stability_gap": gap_records(curve)}
+    metrics = summarize(document["accuracy_matrix"], document.get("initial_accuracy"), curve)
     return {**document, "metrics": metrics}
 
 

@@ -554,8 +554,8 @@ MUTANTS: list[Mutant] = [
     m(
         "trgp_old_task_evaluated_with_current_scales",
         TRGP_PY,
-        "self._set_active(strategy.model, evaluated if evaluated < trained else None)",
-        "self._set_active(strategy.model, trained - 1)",
+        "self._set_active(strategy.model, evaluated if own else None)",
+        "self._set_active(strategy.model, self.task_index(strategy) - 1)",
         (RULES, *TRGP),
     ),
     m(

@@ -25,6 +25,33 @@ PROVENANCE = {
 }
 
 
+def curve_record(matrix: list[list[float]], every: int = 2, per_task: int = 4) -> dict[str, Any]:
+    """A continual-evaluation record (`clbench.store.ContinualRecord`) agreeing with `matrix`:
+    tasks of `per_task` iterations, evaluated every `every`; at each task's end the rows are the
+    matrix's, in between the past tasks sit 5 points lower and the task in training at half."""
+    rows = []
+    for t in range(len(matrix)):
+        for step in range(every, per_task + 1, every):
+            end = step == per_task
+            for j in range(t + 1):
+                accuracy = (
+                    matrix[t][j]
+                    if end
+                    else (matrix[t][j] / 2 if j == t else max(0.0, matrix[t - 1][j] - 5))
+                )
+                rows.append((t * per_task + step, j + 1, accuracy))
+    return {
+        "eval_every": every,
+        "split": "test",
+        "subset_sizes": [500] * len(matrix),
+        "seconds": 1.0,
+        "task_ends": [per_task * (t + 1) for t in range(len(matrix))],
+        "iteration": [r[0] for r in rows],
+        "task": [r[1] for r in rows],
+        "accuracy": [r[2] for r in rows],
+    }
+
+
 def write_result(
     folder: Path,
     benchmark: str,
@@ -40,11 +67,13 @@ def write_result(
     provenance: dict[str, Any] | None = None,
     strategy_info: dict[str, str] | None = None,
     initial: list[float] | None = None,
+    continual: dict[str, Any] | None = None,
 ) -> Path:
     """A complete result file; each task takes `seconds / T` (train and eval split 3:1);
     `task_extras[t]` joins task t's record (a strategy's `task_report`); `environment` and
     `provenance` update the ones every file shares by default (one machine, one code); `initial`:
-    the untrained model's accuracies (`initial_accuracy`, benchmarks with a shared head)."""
+    the untrained model's accuracies (`initial_accuracy`, benchmarks with a shared head);
+    `continual`: the continual-evaluation record (`clbench.store.ContinualRecord`)."""
     n = len(matrix)
     name = f"{benchmark}__{strategy}__seed{seed}__{abs(hash(str(strategy_params))) % 10**10:010d}"
     document = {
@@ -80,6 +109,8 @@ def write_result(
         document["strategy_info"] = strategy_info
     if initial is not None:
         document["initial_accuracy"] = initial
+    if continual is not None:
+        document["continual"] = continual
     path = folder / f"{name}.json"
     write_json_atomic(path, document)
     return path

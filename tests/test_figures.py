@@ -42,7 +42,7 @@ from clbench.report.style import (
     apply_style,
     row_styles,
 )
-from results import write_result
+from results import curve_record, write_result
 
 NAIVE = {0: [[90, 0, 0], [60, 80, 0], [50, 60, 100]], 1: [[80, 0, 0], [70, 90, 0], [30, 70, 90]]}
 GPM = {0: [[90, 0, 0], [90, 80, 0], [80, 80, 70]], 1: [[100, 0, 0], [100, 90, 0], [100, 90, 80]]}
@@ -134,11 +134,21 @@ def _task_extras(quantity: str, sizes: dict[str, list]) -> list[dict]:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """naive, joint, gpm (with basis sizes), adam-nscl (null-space ranks) and a two-variant grid
-    of ness, two seeds each, on a three-task benchmark."""
+    of ness, two seeds each, on a three-task benchmark; naive and gpm evaluated continually."""
     apply_style()
     folder = tmp_path_factory.mktemp("runs")
     for seed in (0, 1):
-        write_result(folder, "toy", "naive", seed, NAIVE[seed], seconds=10 + seed, kept=0)
+        naive_curve = curve_record(NAIVE[seed])
+        write_result(
+            folder,
+            "toy",
+            "naive",
+            seed,
+            NAIVE[seed],
+            seconds=10 + seed,
+            kept=0,
+            continual=naive_curve,
+        )
         write_result(folder, "toy", "joint", seed, GPM[seed], seconds=30, kept=0)
         write_result(
             folder,
@@ -149,6 +159,7 @@ def runs(tmp_path_factory):
             seconds=20,
             kept=4000 + 2000 * seed,
             task_extras=_task_extras("kept basis size", BASIS[seed]),
+            continual=curve_record(GPM[seed]),
         )
         write_result(
             folder,
@@ -196,6 +207,7 @@ def test_the_report_draws_every_kind_of_figure(drawn):
         "accuracy-vs-cost",
         "subspaces",
         "sensitivity",
+        "stability-gap",
     ]
     assert [d.stem for d in drawn] == [
         "toy-acc-bwt",
@@ -207,6 +219,7 @@ def test_the_report_draws_every_kind_of_figure(drawn):
         "toy-kept-basis-size",
         "toy-null-space-rank",
         "toy-ness-eps1-sensitivity",
+        "toy-stability-gap",
     ]
 
 
@@ -562,7 +575,10 @@ def long_labels(tmp_path_factory):
     rng = np.random.default_rng(0)
     layers = {f"backbone.block{k}.conv": [10.0 * (t + k + 1) for t in range(5)] for k in range(5)}
     for seed in (0, 1, 2):
-        write_result(folder, "long-benchmark-name", "naive", seed, _matrix(rng, 5))
+        naive = _matrix(rng, 5)
+        write_result(
+            folder, "long-benchmark-name", "naive", seed, naive, continual=curve_record(naive)
+        )
         write_result(folder, "long-benchmark-name", "joint", seed, _matrix(rng, 5))
         write_result(
             folder,
@@ -616,12 +632,14 @@ def many_rows(tmp_path_factory):
     layers = {f"layer{k}": [20.0 * (t + 1) for t in range(10)] for k in range(3)}
     for seed in (0, 1):
         for strategy, params in configs:
+            matrix = _matrix(rng, 10)
             write_result(
                 folder,
                 "pmnist",
                 strategy,
                 seed,
-                _matrix(rng, 10),
+                matrix,
+                continual=curve_record(matrix),
                 seconds=float(rng.uniform(1, 50)),
                 trainable=int(rng.integers(1, 10**6)),
                 kept=int(rng.choice([0, rng.integers(10**3, 10**8)])),

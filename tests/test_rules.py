@@ -267,6 +267,22 @@ def test_trgp_evaluates_each_trained_task_with_its_own_scales():
     assert module.active == 2  # training resumes with the last trained task's scales
 
 
+def test_trgp_evaluated_during_training_keeps_the_training_tasks_scales():
+    """Continual evaluation calls the template's eval while task 3 (index 3) trains: it is
+    evaluated with the scales it trains, and training goes on with them."""
+    model = OneLayer()
+    params = TRGPParams()
+    scaling = TrustRegionScaling(params, TRGPMemory(params))
+    module = scaled_weights(model)["fc"]
+    scaling.in_training = 3  # as its before_training_exp leaves it; the clock has counted 3
+    for evaluated, active in ((1, 1), (3, 3), (4, None)):
+        experience = SimpleNamespace(current_experience=evaluated)
+        scaling.before_eval_exp(fake_strategy(model, task=3, experience=experience))
+        assert module.active == active, evaluated
+    scaling.after_eval(fake_strategy(model, task=3))
+    assert module.active == 3
+
+
 # TRGP's basis rule with the reference's ranking, by hand: energies along q1..q5 of
 # 5, 1, 6, 3, 2 (q1, q2 in span(M)); at threshold 0.8 the ranked selection is q3 (new, the
 # residual's first), q1 (old), q4 (new); with `reference` ranking q3 stays in S_t but not in M.

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from clbench.metrics import Curve
 from clbench.store import InvalidDocument, load_failure, load_result
 from clbench.strategy_info import info_of_result
 
@@ -35,6 +36,8 @@ NOT_CONFIG = ("seed", "data_root", "device")
 #: Protocol fields that decide which samples a seed's tasks hold and in which order: runs that
 #: agree on them see the same data under the same seed, so their seeds pair.
 DATA_FIELDS = ("data_order", "validation_split", "pc_valid", "evaluate_on")
+#: The metrics of a continually evaluated run (`protocol.eval_every`); NaN for the others.
+CONTINUAL_METRICS = ("min_acc", "wc_acc", "windowed_forgetting", "stability_gap")
 RUN_COLUMNS = [
     "benchmark",
     "strategy",
@@ -47,6 +50,9 @@ RUN_COLUMNS = [
     "learning_accuracy",
     "average_incremental_accuracy",
     "forward_transfer",
+    *CONTINUAL_METRICS,
+    "curve",
+    "eval_every",
     "seconds",
     "trainable_params",
     "kept_bytes",
@@ -141,6 +147,9 @@ def _run_row(path: Path, document: dict[str, Any]) -> dict[str, Any]:
         "learning_accuracy": metrics["learning_accuracy"],
         "average_incremental_accuracy": metrics.get("average_incremental_accuracy", math.nan),
         "forward_transfer": metrics.get("forward_transfer", math.nan),
+        **{key: metrics.get(key, math.nan) for key in CONTINUAL_METRICS},
+        "curve": Curve.of(document["continual"]) if "continual" in document else None,
+        "eval_every": document.get("continual", {}).get("eval_every", 0),
         "seconds": sum(t["train_seconds"] + t["eval_seconds"] for t in tasks),
         "trainable_params": tasks[-1]["trainable_params"],
         "kept_bytes": tasks[-1]["kept_bytes"],

@@ -33,6 +33,7 @@ from matplotlib.lines import Line2D
 from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
+from clbench.metrics import Curve
 from clbench.report.stats import SPREADS, interval
 from clbench.report.style import (
     DOUBLE_COLUMN_IN,
@@ -820,6 +821,88 @@ def sensitivity(runs: pd.DataFrame, benchmark: str, spread: str) -> list[Drawn]:
     return drawn
 
 
+def _warped(iterations: np.ndarray, ends: Sequence[int], reference: np.ndarray) -> np.ndarray:
+    """`iterations` of a run whose tasks ended at `ends`, stretched task by task onto the task
+    ends `reference` (the identity when they agree)."""
+    return np.interp(iterations, [0, *ends], [0, *reference])
+
+
+def _past_mean(curve: Curve) -> tuple[np.ndarray, np.ndarray]:
+    """(iterations, mean accuracy over the tasks whose training had ended before each
+    evaluation) from the first evaluation after task 1's end."""
+    table = pd.DataFrame({"it": curve.iteration, "task": curve.task, "acc": curve.accuracy})
+    ended = np.searchsorted(np.asarray(curve.task_ends), table["it"], side="left")
+    past = table[table["task"] <= ended]
+    mean = past.groupby("it")["acc"].mean()
+    return mean.index.to_numpy(), mean.to_numpy()
+
+
+def _curves_on_grid(
+    runs: pd.DataFrame, reference: np.ndarray, series: Callable[[Curve], tuple]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The runs' `series` on the union of their (stretched) iterations: seeds x points, NaN
+    outside the iterations where a run has the series."""
+    warped = [
+        (_warped(x, c.task_ends, reference), y) for c in runs["curve"] for x, y in [series(c)]
+    ]
+    grid = np.unique(np.concatenate([x for x, _ in warped]))
+    values = [
+        np.where((grid >= x[0]) & (grid <= x[-1]), np.interp(grid, x, y), np.nan) for x, y in warped
+    ]
+    return grid, np.stack(values)
+
+
+def stability_gap(runs: pd.DataFrame, benchmark: str, spread: str) -> list[Drawn]:
+    """Continual evaluation (`protocol.eval_every`) of the rows whose every run has it: the
+    accuracy on task 1 and the mean accuracy over the past tasks against training iterations
+    across the sequence, a line per row with its band, task boundaries dashed (as De Lange et al.,
+    ICLR 2023, draw it)."""
+    rows = [row for row in rows_of(runs) if row.runs["curve"].notna().all()]
+    if not rows:
+        return []
+    curves = [curve for row in rows for curve in row.runs["curve"]]
+    all_ends = np.array([curve.task_ends for curve in curves], dtype=float)
+    reference = np.median(all_ends, axis=0)
+    key = _rows_key(rows)
+    fig, axes = plt.subplots(
+        1,
+        2,
+        figsize=(DOUBLE_COLUMN_IN, PANEL_IN + key.height),
+        squeeze=False,
+        sharex=True,
+        sharey=True,
+    )
+    panels = [
+        ("accuracy on task 1 (%)", lambda c: c.series(1)),
+        ("mean accuracy on past tasks (%)", _past_mean),
+    ]
+    for ax, (title, series) in zip(axes[0], panels, strict=True):
+        for row in rows:
+            x, per_seed = _curves_on_grid(row.runs, reference, series)
+            _band(ax, x, per_seed, spread, ACCURACY_LIMITS, row.style, row.label, size=0)
+        for end in reference[:-1]:
+            ax.axvline(end, color="0.6", lw=0.6, ls="--", zorder=0)
+        ax.set_xlabel("training iterations")
+        ax.set_title(title)
+    axes[0][0].set_ylabel("accuracy (%)")
+    _rows_legend(fig, rows, key, lines=True)
+    _tidy(fig)
+    every = sorted({int(k) for row in rows for k in row.runs["eval_every"]})
+    stretched = (all_ends != reference).any()
+    what = (
+        "Accuracy on task 1 and mean accuracy on the tasks trained before, against training "
+        f"iterations, evaluated every {', '.join(map(str, every))} iterations and when each "
+        "task ends; dashed: task boundaries"
+        + (
+            ", runs whose tasks ended elsewhere stretched task by task onto the median ends"
+            if stretched
+            else ""
+        )
+    )
+    caption = _caption(what, rows, spread, "band", ", cut at 0 and 100 %")
+    return [Drawn((benchmark, "stability-gap"), caption, fig)]
+
+
 #: Every figure a report can draw, by name, in the order a report shows them.
 FIGURES: dict[str, Callable[[pd.DataFrame, str, str], list[Drawn]]] = {
     "acc-bwt": acc_bwt,
@@ -830,4 +913,5 @@ FIGURES: dict[str, Callable[[pd.DataFrame, str, str], list[Drawn]]] = {
     "accuracy-vs-cost": accuracy_vs_cost,
     "subspaces": subspaces,
     "sensitivity": sensitivity,
+    "stability-gap": stability_gap,
 }

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from clbench.report import stats
+from clbench.report.collect import CONTINUAL_METRICS
 from clbench.report.published import (
     MARK,
     Published,
@@ -53,6 +54,38 @@ COLUMNS = [
         False,
         latex_title="Forg.",
         unit="forgetting (Forg.) in points",
+    ),
+    Column(
+        "min_acc",
+        "min-ACC (%)",
+        2,
+        True,
+        latex_title="minACC",
+        unit="average minimum accuracy of past tasks during training (minACC) in %",
+    ),
+    Column(
+        "wc_acc",
+        "WC-ACC (%)",
+        2,
+        True,
+        latex_title="WCACC",
+        unit="worst-case accuracy (WCACC) in %",
+    ),
+    Column(
+        "windowed_forgetting",
+        "WF10 (pts)",
+        2,
+        False,
+        latex_title="WF10",
+        unit="windowed forgetting over 10 evaluations (WF10) in points",
+    ),
+    Column(
+        "stability_gap",
+        "Stability gap (pts)",
+        2,
+        False,
+        latex_title="Gap",
+        unit="mean stability gap (Gap) in points",
     ),
     Column(
         "learning_accuracy",
@@ -126,9 +159,15 @@ DEFAULT_ALPHA = 0.05
 STATS = ("mean", "low", "high")
 
 
+#: Columns only some runs define (forward transfer: one shared head; the continual-evaluation
+#: metrics: `protocol.eval_every`), shown only where one of a table's runs does.
+OPTIONAL = ("forward_transfer", *CONTINUAL_METRICS)
+
+
 def shown_columns(runs: pd.DataFrame) -> list[Column]:
-    """The columns of a benchmark's table: forward transfer only where some run defines it."""
-    return [c for c in COLUMNS if c.key != "forward_transfer" or runs[c.key].notna().any()]
+    """The columns of a benchmark's table, the `OPTIONAL` ones only where some run defines
+    them."""
+    return [c for c in COLUMNS if c.key not in OPTIONAL or runs[c.key].notna().any()]
 
 
 def _values(rows: pd.DataFrame, key: str, scale: float = 1.0) -> list[tuple[int, float]]:
