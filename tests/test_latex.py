@@ -1,7 +1,7 @@
 """The LaTeX tables compile with pdflatex and fit: the compact one in one column of a two-column
 article, the wide one in the text width (read from the TeX log), with no overfull box. Rows are
 the default suite's strategies (its grid variants' labels included) with the widest numbers the
-zoo produces, plus published ones."""
+zoo produces, plus published ones and the continual-evaluation metrics."""
 
 import os
 import re
@@ -12,7 +12,7 @@ import pytest
 
 from clbench.report import write_report
 from clbench.strategies import STRATEGIES
-from results import write_result
+from results import curve_record, write_result
 
 WIDEST = [[97.25, 0, 0], [10.0, 88.5, 0], [21.11, 35.55, 99.99]]
 ROWS = [
@@ -62,6 +62,7 @@ def tables(tmp_path_factory):
                 kept=113_472_000 + i,
                 strategy_params=params,
                 strategy_info=STRATEGIES.get(strategy).info.as_dict(),
+                continual=curve_record(matrix),
             )
     out = tmp_path_factory.mktemp("report")
     write_report(folder, out)
@@ -70,7 +71,12 @@ def tables(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("name", "limit"), [("cifar100-10", "columnwidth"), ("cifar100-10-wide", "textwidth")]
+    ("name", "limit"),
+    [
+        ("cifar100-10", "columnwidth"),
+        ("cifar100-10-wide", "textwidth"),
+        ("cifar100-10-continual", "textwidth"),
+    ],
 )
 @pytest.mark.slow
 def test_table_compiles_and_fits(tables, tmp_path, name, limit):

@@ -183,13 +183,18 @@ def _index(
         lines += ["## Not in the tables", "", *[f"- {markdown(note)}" for note in notes], ""]
     for benchmark, table in summary.tables.items():
         stem, wide = f"tables/{table.stem}", f"tables/{table.wide_stem}"
+        continual = f"tables/{table.continual_stem}"
         pairs = f"tables/{table.pairwise_stem}"
         lines += [
             f"## {markdown(benchmark)}",
             "",
-            f"Table: [Markdown]({stem}.md), [CSV]({stem}.csv), LaTeX [one column]({stem}.tex) "
-            f"and [full width]({wide}.tex) (booktabs); pairwise comparisons: "
-            f"[Markdown]({pairs}.md), [CSV]({pairs}.csv)",
+            f"Table: [Markdown]({stem}.md), [CSV]({stem}.csv), LaTeX [one column]({stem}.tex)"
+            + (
+                f", [full width]({wide}.tex) and [continual evaluation]({continual}.tex)"
+                if table.latex_continual
+                else f" and [full width]({wide}.tex)"
+            )
+            + f" (booktabs); pairwise comparisons: [Markdown]({pairs}.md), [CSV]({pairs}.csv)",
             "",
             table.markdown,
         ]
@@ -272,6 +277,7 @@ def write_report(
         stems = (
             table_stems(benchmark),
             table_stems(benchmark, "wide"),
+            table_stems(benchmark, "continual"),
             table_stems(benchmark, "pairwise"),
         )
         rendered = render(given, stems, published, sources)
@@ -280,18 +286,20 @@ def write_report(
             (f"{rendered.stem}.md", rendered.markdown),
             (f"{rendered.stem}.tex", rendered.latex),
             (f"{rendered.wide_stem}.tex", rendered.latex_wide),
+            (f"{rendered.continual_stem}.tex", rendered.latex_continual),
             (f"{rendered.stem}.csv", rendered.csv),
             (f"{rendered.pairwise_stem}.md", rendered.pairwise_markdown),
             (f"{rendered.pairwise_stem}.csv", rendered.pairwise_csv),
         ):
-            _write_text(out, f"tables/{name}", text)
+            if text:  # no continual table where no run was evaluated continually
+                _write_text(out, f"tables/{name}", text)
         figures[benchmark] = [
             (drawn.caption, save(drawn, out / "figures", figure_stems))
             for name in options.figures
             for drawn in FIGURES[name](mine, benchmark, options.spread)
         ]
         summary.figures += [p for _, paths in figures[benchmark] for p in paths]
-    flat = runs.drop(columns=["matrix", "subspaces", "config", "varied", "config_key"])
+    flat = runs.drop(columns=["matrix", "subspaces", "curve", "config", "varied", "config_key"])
     _write_text(out, "runs.csv", flat.to_csv(index=False))
     tuning = (
         _tuning_section(options.tuning, runs, out, summary, (table_stems, figure_stems))

@@ -1,7 +1,9 @@
 """Comparison tables, one per benchmark, from the rows of `clbench.report.layout`: mean and spread
-over seeds (`stats.SPREADS`), as CSV, Markdown and two LaTeX floats (booktabs): a compact one that
-fits one column of a two-column paper (ACC, BWT, trainable parameters, memory, time) and a wide
-one for a full page (every column, published numbers); and a pairwise-comparison table.
+over seeds (`stats.SPREADS`), as CSV, Markdown and LaTeX floats (booktabs, `FloatKind`): a compact
+one that fits one column of a two-column paper (ACC, BWT, trainable parameters, memory, time), a
+wide one for a full page (every column but the continual-evaluation metrics, published numbers)
+and, where runs were evaluated continually, a wide one of ACC and BWT beside those metrics; and a
+pairwise-comparison table.
 
 Rows of one family are grouped (a rule between families in LaTeX). A value is bold only where a
 test supports it (`winner`): every method row has at least `stats.MIN_SEEDS_FOR_CLAIM` seeds, the
@@ -15,7 +17,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
-from typing import cast
+from typing import Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -424,19 +426,37 @@ class TableInput:
         return {c.key: winner(self.runs, c, self.alpha) for c in self.columns}
 
 
+#: The LaTeX floats of a benchmark: one column (`compact` columns), full width (every column but
+#: the continual-evaluation metrics, with the accuracy columns' spreads and published numbers)
+#: and, where runs were evaluated continually, full width: ACC and BWT beside those metrics, each
+#: with its spread.
+FloatKind = Literal["column", "wide", "continual"]
+
+
+def _float_columns(columns: list[Column], kind: FloatKind) -> list[Column]:
+    if kind == "column":
+        return [c for c in columns if c.compact]
+    if kind == "wide":
+        return [c for c in columns if c.key not in CONTINUAL_METRICS]
+    return [c for c in columns if c.key in ("acc", "bwt", *CONTINUAL_METRICS)]
+
+
 def latex_table(
     given: TableInput,
     stem: str,
     published: dict[str, list[str]],
     sources: list[tuple[int, str]],
-    wide: bool,
+    kind: FloatKind,
 ) -> str:
-    """One benchmark's LaTeX float (module docstring), labelled `tab:clbench-STEM` after its
+    """One benchmark's LaTeX float of `kind` (`FloatKind`), labelled `tab:clbench-STEM` after its
     file's stem; needs `\\usepackage{booktabs}`."""
     rows, bold = given.table, given.bold()
-    columns = [c for c in given.columns if wide or c.compact]
+    wide = kind != "column"
+    columns = _float_columns(given.columns, kind)
+    spread_shown = SPREAD_SHOWN if kind == "wide" else [c.key for c in columns]
     heads = ["Strategy", *(c.latex_title for c in columns)]
-    published = published if wide else {}  # the one-column table keeps to the measured columns
+    # published numbers are of ACC and BWT at task ends: the full-width table alone has them
+    published = published if kind == "wide" else {}
     if published:
         heads += ["ACC pub.", "BWT pub."]
     body: list[str] = []
@@ -447,7 +467,7 @@ def latex_table(
         previous = line["family"]
         cells = [latex(line["label"] if wide else line["short_label"])]
         for column in columns:
-            with_spread = wide and column.key in SPREAD_SHOWN
+            with_spread = wide and column.key in spread_shown
             cells.append(
                 _tex_cell(line, column, bold[column.key] == line["row"], given.spread, with_spread)
             )
@@ -469,7 +489,8 @@ def latex_table(
     env = "table*" if wide else "table"
     lines = [
         f"% clbench comparison table, {latex(given.benchmark)} "
-        f"({'wide' if wide else 'one column'}); needs \\usepackage{{booktabs}}",
+        f"({'wide' if wide else 'one column'}{', continual' if kind == 'continual' else ''}); "
+        "needs \\usepackage{booktabs}",
         f"\\begin{{{env}}}[t]",
         r"\centering",
         f"\\caption{{{latex(given.benchmark)}. {text}}}",
@@ -555,29 +576,32 @@ def _pairwise_markdown(table: pd.DataFrame, alpha: float) -> str:
 
 @dataclass
 class RenderedTable:
-    """One benchmark's tables as text; `stem` and `wide_stem` name its files (`text.FileStems`),
-    `pairwise_stem` its pairwise comparisons."""
+    """One benchmark's tables as text; `stem`, `wide_stem` and `continual_stem` name its files
+    (`text.FileStems`), `pairwise_stem` its pairwise comparisons; `latex_continual` is empty where
+    no run was evaluated continually."""
 
     benchmark: str
     stem: str
     wide_stem: str
+    continual_stem: str
     pairwise_stem: str
     csv: str
     markdown: str
     latex: str
     latex_wide: str
+    latex_continual: str
     pairwise_csv: str
     pairwise_markdown: str
 
 
 def render(
     given: TableInput,
-    stems: tuple[str, str, str],
+    stems: tuple[str, str, str, str],
     published: list[Published],
     sources: dict[str, str],
 ) -> RenderedTable:
     """The renderings of one benchmark's table; `stems`: the file stems of the one-column table,
-    the full-width table and the pairwise comparisons."""
+    the full-width table, the continual-evaluation table and the pairwise comparisons."""
     rows = given.table
     columns, refs = _published_columns(rows, published)
     cited = [(n, footnote(sources[source], setup)) for (source, setup), n in refs.items()]
@@ -593,16 +617,19 @@ def render(
         csv_rows["acc_published"] = columns["ACC published"]
         csv_rows["bwt_published"] = columns["BWT published"]
     compared = pairwise(given.runs, given.alpha)
-    stem, wide_stem, pairwise_stem = stems
+    stem, wide_stem, continual_stem, pairwise_stem = stems
+    continual = any(c.key in CONTINUAL_METRICS for c in given.columns)
     return RenderedTable(
         given.benchmark,
         stem,
         wide_stem,
+        continual_stem,
         pairwise_stem,
         csv_rows.to_csv(index=False),
         text + "\n",
-        latex_table(given, stem, columns, cited, wide=False),
-        latex_table(given, wide_stem, columns, cited, wide=True),
+        latex_table(given, stem, columns, cited, "column"),
+        latex_table(given, wide_stem, columns, cited, "wide"),
+        latex_table(given, continual_stem, columns, cited, "continual") if continual else "",
         compared.to_csv(index=False),
         _pairwise_markdown(compared, given.alpha),
     )
