@@ -136,9 +136,10 @@ def windowed_forgetting(curve: Curve, window: int = FORGETTING_WINDOW) -> float:
 @dataclass(frozen=True)
 class StabilityGap:
     """Task `task`'s stability gap: during the next task, its accuracy fell `drop` points (>= 0)
-    below its value at its own end, lowest `at` iterations into the next task, and was back within
-    `RECOVERY_BAND` points `recovered_after` iterations into it (0: it never left the band; None:
-    not back before the next task ended)."""
+    below its value at its own end, lowest `at` iterations into the next task, and, after that
+    lowest point, was back within `RECOVERY_BAND` points of that value `recovered_after`
+    iterations into the next task (0: its lowest point was within the band; None: not back
+    before the next task ended)."""
 
     task: int
     drop: float
@@ -157,12 +158,10 @@ def stability_gaps(curve: Curve) -> list[StabilityGap]:
         steps, values = iterations[during] - start, accuracies[during]
         reference = curve.at_end(k)
         lowest = int(np.argmin(values))
-        outside = values < reference - RECOVERY_BAND
-        recovered: int | None = 0
-        if outside.any():
-            left = int(np.argmax(outside))
-            back = np.flatnonzero(~outside[left:])
-            recovered = int(steps[left + back[0]]) if back.size else None
+        recovered: int | None = 0  # its lowest point is within the band: it never left it
+        if values[lowest] < reference - RECOVERY_BAND:
+            back = np.flatnonzero(values[lowest:] >= reference - RECOVERY_BAND)
+            recovered = int(steps[lowest + back[0]]) if back.size else None
         gaps.append(
             StabilityGap(
                 k, max(0.0, reference - float(values[lowest])), int(steps[lowest]), recovered

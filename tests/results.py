@@ -25,6 +25,25 @@ PROVENANCE = {
 }
 
 
+#: A continual-evaluation curve worked by hand (tests/test_continual_metrics.py): (iteration, task,
+#: accuracy) rows of three tasks of 4 iterations each, evaluated every 2 iterations; the rows at
+#: 4, 8 and 12 are the tasks' ends.
+HAND_ROWS = [
+    (2, 1, 60.0),
+    (4, 1, 80.0),
+    (6, 1, 50.0),
+    (6, 2, 40.0),
+    (8, 1, 79.5),
+    (8, 2, 90.0),
+    (10, 1, 60.0),
+    (10, 2, 87.0),
+    (10, 3, 30.0),
+    (12, 1, 75.0),
+    (12, 2, 84.0),
+    (12, 3, 95.0),
+]
+
+
 def curve_record(matrix: list[list[float]], every: int = 2, per_task: int = 4) -> dict[str, Any]:
     """A continual-evaluation record (`clbench.store.ContinualRecord`) agreeing with `matrix`:
     tasks of `per_task` iterations, evaluated every `every`; at each task's end the rows are the

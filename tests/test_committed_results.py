@@ -1,7 +1,8 @@
 """The committed reference output agrees with itself: the README's tables are the files they
 cite, byte for byte, those files are what the report writes from the committed result files,
-results/index.md names the folder those files are in, and the shipped tuned suite is what the
-committed studies found."""
+results/index.md names the folder those files are in, the shipped tuned suite is what the
+committed studies found, and the stability-gap study holds its suite's every run and the tables
+the report writes from them."""
 
 import json
 import re
@@ -67,3 +68,14 @@ def test_the_shipped_tuned_suite_runs_what_the_committed_studies_found():
             assert (list(got) if isinstance(got, tuple) else got) == value, (spec, name)
             checked += 1
     assert checked
+
+
+def test_the_stability_gap_study_holds_its_suite_and_the_tables_written_from_it(tmp_path):
+    folder = ROOT / "results" / "stability-gap"
+    names = {resolve(spec).name for spec in expand(load_suite("stability-gap"))}
+    assert {path.stem for path in (folder / "runs").glob("*.json")} == names
+    written = write_report(folder / "runs", tmp_path, ReportOptions(figures=()))
+    assert set(written.tables) == {"split-mnist5k", "pmnist5k"}
+    for table in written.tables.values():
+        committed = folder / "tables" / f"{table.stem}.md"
+        assert committed.read_text() == table.markdown, f"{committed.name} is stale"

@@ -11,6 +11,7 @@ from clbench.metrics import (
     windowed_forgetting,
     worst_case_accuracy,
 )
+from results import HAND_ROWS
 
 
 def table(rows: list[tuple[int, int, float]], task_ends: list[int]) -> Curve:
@@ -18,24 +19,7 @@ def table(rows: list[tuple[int, int, float]], task_ends: list[int]) -> Curve:
     return Curve(iteration, task, accuracy, task_ends)
 
 
-# Three tasks of 4 iterations each, evaluated every 2 iterations; rows at 4, 8 and 12 are the ends.
-CURVE = table(
-    [
-        (2, 1, 60.0),
-        (4, 1, 80.0),
-        (6, 1, 50.0),
-        (6, 2, 40.0),
-        (8, 1, 79.5),
-        (8, 2, 90.0),
-        (10, 1, 60.0),
-        (10, 2, 87.0),
-        (10, 3, 30.0),
-        (12, 1, 75.0),
-        (12, 2, 84.0),
-        (12, 3, 95.0),
-    ],
-    [4, 8, 12],
-)
+CURVE = table(HAND_ROWS, [4, 8, 12])
 
 
 def test_min_and_worst_case_accuracy_match_the_hand_computed_values():
@@ -60,6 +44,21 @@ def test_stability_gaps_give_the_drop_where_it_bottoms_out_and_the_recovery():
         # 90 at its end, 87 then 84 during task 3: never back within a point
         StabilityGap(task=2, drop=6.0, at=4, recovered_after=None),
     ]
+
+
+def test_recovery_counts_from_the_lowest_point_not_from_an_earlier_dip():
+    # 70 at its end; out of the band (below 69) at 68, back at 69.5, then down to 66 and 67
+    drifting = table(
+        [(5, 1, 70.0), (6, 1, 68.0), (7, 1, 69.5), (8, 1, 66.0), (10, 1, 67.0), (10, 2, 88.0)],
+        [5, 10],
+    )
+    assert stability_gaps(drifting) == [StabilityGap(1, 4.0, 3, None)]
+    # down to 66 two iterations in, back at 69 (within a point of 70) one iteration later
+    dipping = table(
+        [(5, 1, 70.0), (6, 1, 68.0), (7, 1, 66.0), (8, 1, 69.0), (10, 1, 70.0), (10, 2, 88.0)],
+        [5, 10],
+    )
+    assert stability_gaps(dipping) == [StabilityGap(1, 4.0, 2, 3)]
 
 
 def test_a_task_that_stays_within_the_band_has_recovered_at_once_and_a_rise_is_no_gap():

@@ -8,27 +8,12 @@ import pytest
 
 from clbench.report import write_report
 from clbench.store import InvalidDocument, load_result
-from results import write_result
+from results import HAND_ROWS, write_result
 
-# Three tasks of 4 iterations, evaluated every 2 (the curve of tests/test_continual_metrics.py).
-ROWS = [
-    (2, 1, 60.0),
-    (4, 1, 80.0),
-    (6, 1, 50.0),
-    (6, 2, 40.0),
-    (8, 1, 79.5),
-    (8, 2, 90.0),
-    (10, 1, 60.0),
-    (10, 2, 87.0),
-    (10, 3, 30.0),
-    (12, 1, 75.0),
-    (12, 2, 84.0),
-    (12, 3, 95.0),
-]
 MATRIX = [[80.0, 10.0, 10.0], [79.5, 90.0, 10.0], [75.0, 84.0, 95.0]]
 
 
-def record(rows=ROWS, task_ends=(4, 8, 12)) -> dict:
+def record(rows=HAND_ROWS, task_ends=(4, 8, 12)) -> dict:
     iteration, task, accuracy = (list(column) for column in zip(*rows, strict=True))
     return {
         "eval_every": 2,
@@ -64,7 +49,7 @@ def test_metrics_and_gaps_are_recomputed_from_the_curve_not_read_from_the_file(t
         ({"task_ends": [4, 4, 12]}, "task_ends must be 3 increasing iteration counts"),
         ({"accuracy": [60.0] * 11 + [120.0]}, "an accuracy is not a percentage in [0, 100]"),
         ({"task": [1] * 11 + [4]}, "a task number is not in 1..3"),
-        ({"iteration": [4, 2] + [r[0] for r in ROWS[2:]]}, "rows are not in training order"),
+        ({"iteration": [4, 2] + [r[0] for r in HAND_ROWS[2:]]}, "rows are not in training order"),
         ({"accuracy": [60.0]}, "are not columns of one non-empty table"),
         ({"task_ends": [4, 8, 11]}, "the end of task 3 (iteration 11) lacks a task's accuracy"),
         ({"iteration": "many"}, 'continual.iteration is "many", expected a list'),
