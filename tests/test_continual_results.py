@@ -76,8 +76,12 @@ def test_reports_show_the_continual_metrics_and_draw_the_curve_where_runs_have_t
     assert toy.loc["gpm", "stability_gap_mean"] == pytest.approx(18)
     markdown = (tmp_path / "report" / "tables" / "toy.md").read_text()
     assert "min-ACC (%)" in markdown and "Stability gap (pts)" in markdown
-    assert "WCACC" in (tmp_path / "report" / "tables" / "toy-wide.tex").read_text()
-    plain = (tmp_path / "report" / "tables" / "plain.md").read_text()
+    tables = tmp_path / "report" / "tables"
+    continual = (tables / "toy-continual.tex").read_text()
+    assert all(title in continual for title in ("ACC", "BWT", "minACC", "WCACC", "WF10", "Gap"))
+    assert "WCACC" not in (tables / "toy-wide.tex").read_text()  # it has a float of its own
+    plain = (tables / "plain.md").read_text()
     assert "min-ACC" not in plain and "Stability gap" not in plain
+    assert not (tables / "plain-continual.tex").exists()
     figures = {p.name for p in (tmp_path / "report" / "figures").iterdir()}
     assert "toy-stability-gap.png" in figures and "plain-stability-gap.png" not in figures
