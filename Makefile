@@ -37,13 +37,16 @@ $(STAMP): pyproject.toml Makefile
 	@touch $@
 
 # Tests run under a fresh, empty HOME (importing avalanche writes a config there), on every core
-# (pytest-xdist, one torch thread per worker); test-fast leaves out those marked slow.
+# (pytest-xdist; tests/conftest.py gives each worker thread pools of one thread and puts the slow
+# tests first; an idle worker takes queued tests from a busy one); test-fast leaves out those
+# marked slow.
 TEST_WORKERS ?= $(shell nproc)
+PYTEST := HOME=$$(mktemp -d) $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 test: venv
-	HOME=$$(mktemp -d) $(BIN)/python -m pytest -q -n $(TEST_WORKERS)
+	$(PYTEST)
 
 test-fast: venv
-	HOME=$$(mktemp -d) $(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not slow"
+	$(PYTEST) -m "not slow"
 
 lint: ruff-check format-check
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from clbench.metrics import summarize
+from clbench.report.build import ReportOptions
 from clbench.store import RESULT_FORMAT, write_json_atomic
 
 #: What every hand-made result records unless a test says otherwise: one machine, one code.
@@ -17,6 +18,9 @@ ENVIRONMENT = {
     "threads": 1,
     "jobs": 1,
 }
+#: Report options for a test that reads the tables only: drawing figures is most of a report's time.
+NO_FIGURES = ReportOptions(figures=())
+
 PROVENANCE = {
     "git_commit": "0123456789abcdef",
     "git_dirty": False,

@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+from logfiles import read_csv, values
 
 from clbench.errors import ClbenchError, ConfigError
 from clbench.executors import ExecutorOptions, make_executor
@@ -25,13 +26,23 @@ def quick_specs(*strategies, seeds=(0,)):
     ]
 
 
-def assert_complete(results_dir, specs):
-    """Every spec has exactly one valid result, and nothing else is left behind."""
+def assert_complete(results_dir, specs, logged=False):
+    """Every spec has exactly one valid result and, where the runs were `logged`, its log;
+    nothing else is left behind."""
     names = {resolve(spec).name for spec in specs}
     files = {p.name for p in results_dir.iterdir() if not p.name.startswith(".sweep.lock")}
-    assert files == {f"{name}.json" for name in names}
+    logs = {f"{name}.logs" for name in names} if logged else set()
+    assert files == {f"{name}.json" for name in names} | logs
     for name in names:
         assert read_result(results_dir / f"{name}.json") is not None
+        if logged:
+            assert_logged(results_dir, name)
+
+
+def assert_logged(results_dir, name):
+    """The run `name` wrote its CSV log (`--log csv`): rows of each of the 5 tasks, in order."""
+    tasks = values(read_csv(results_dir / f"{name}.logs" / "csv" / "metrics.csv"), "task")
+    assert sorted(set(tasks)) == [1, 2, 3, 4, 5] and tasks == sorted(tasks)
 
 
 @pytest.mark.slow
@@ -122,25 +133,30 @@ def test_executor_errors_name_the_fix(monkeypatch):
 
 
 @pytest.mark.slow
-def test_ray_runs_a_sweep_on_a_local_instance(tmp_path):
+def test_ray_runs_a_sweep_on_a_local_instance_and_its_runs_write_their_logs(tmp_path):
     pytest.importorskip("ray")
     specs = quick_specs("naive", "ewc")
-    summary = run_sweep(specs, tmp_path, make_executor(ExecutorOptions(name="ray", jobs=2)))
+    options = ExecutorOptions(name="ray", jobs=2, log=("csv",))
+    summary = run_sweep(specs, tmp_path, make_executor(options))
     assert len(summary.done) == 2 and not summary.failed
-    assert_complete(tmp_path, specs)
+    assert_complete(tmp_path, specs, logged=True)
 
 
 @pytest.mark.slow
-def test_submitit_runs_a_job_array_in_local_mode(tmp_path):
+def test_submitit_runs_a_job_array_in_local_mode_and_its_runs_write_their_logs(tmp_path):
     pytest.importorskip("submitit")
     specs = quick_specs("naive", "ewc")
-    options = ExecutorOptions(name="submitit", submitit_cluster="local", jobs=2, timeout_min=10)
+    options = ExecutorOptions(
+        name="submitit", submitit_cluster="local", jobs=2, timeout_min=10, log=("csv",)
+    )
     results = tmp_path / "runs"
     summary = run_sweep(specs, results, make_executor(options))
     assert len(summary.done) == 2 and not summary.failed
     names = {resolve(spec).name for spec in specs}
     assert {p.stem for p in results.glob("*.json")} == names
-    assert all(read_result(results / f"{name}.json") for name in names)
+    for name in names:
+        assert read_result(results / f"{name}.json")
+        assert_logged(results, name)
 
 
 def test_a_foreground_run_shows_a_bar_over_each_tasks_epochs(tmp_path, capsys, monkeypatch):

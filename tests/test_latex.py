@@ -12,7 +12,7 @@ import pytest
 
 from clbench.report import write_report
 from clbench.strategies import STRATEGIES
-from results import curve_record, write_result
+from results import NO_FIGURES, curve_record, write_result
 
 WIDEST = [[97.25, 0, 0], [10.0, 88.5, 0], [21.11, 35.55, 99.99]]
 ROWS = [
@@ -65,7 +65,7 @@ def tables(tmp_path_factory):
                 continual=curve_record(matrix),
             )
     out = tmp_path_factory.mktemp("report")
-    write_report(folder, out)
+    write_report(folder, out, NO_FIGURES)
     return out / "tables"
 
 

@@ -1,7 +1,6 @@
 """Training logs (`--log`): what each logger records, on real tiny runs, and that a run's result
 does not depend on them."""
 
-import csv
 import importlib.util
 import json
 import struct
@@ -12,16 +11,15 @@ from pathlib import Path
 
 import pytest
 from avalanche.core import SupervisedPlugin
+from logfiles import read_csv, values
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import clbench.schedule
 from clbench.cli import main
 from clbench.errors import ConfigError
-from clbench.executors import ExecutorOptions, make_executor
 from clbench.resolution import RunSpec, resolve
 from clbench.runner import prepare, run
 from clbench.strategies import StrategyBuild, register_strategy
-from clbench.sweep import run_sweep
 from clbench.training_log import TrainingLog, check_log_kinds
 
 # Patience 1 and a high lr_min: some tasks stop early and the lr changes within tasks.
@@ -29,21 +27,6 @@ SCHEDULE = {"epochs": 8, "patience": 1, "lr": 0.3, "lr_min": 0.05, "lr_factor": 
 SPEC = RunSpec("split-digits", "naive", overrides={"protocol": SCHEDULE})
 PER_EPOCH = ("task", "epoch", "train/loss", "valid/loss", "lr")
 TIMING = ("train_seconds", "eval_seconds")
-
-
-def read_csv(path: Path) -> dict[str, list[tuple[int, float]]]:
-    """`metrics.csv` as {name: [(x, value), ...]} in file order."""
-    with path.open(newline="") as file:
-        rows = list(csv.reader(file))
-    assert rows[0] == ["x", "name", "value"]
-    series = defaultdict(list)
-    for x, name, value in rows[1:]:
-        series[name].append((int(x), float(value)))
-    return series
-
-
-def values(series, name):
-    return [value for _, value in series[name]]
 
 
 def logs_of(results: Path, result: dict) -> Path:
@@ -253,22 +236,6 @@ def test_a_sweep_writes_the_logs_of_every_run(tmp_path, capsys):
     for document in documents:
         series = read_csv(logs_of(tmp_path, document) / "csv" / "metrics.csv")
         assert values(series, "epoch") == [1.0] * len(document["accuracy_matrix"])
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    ("executor", "options"),
-    [("ray", {}), ("submitit", {"submitit_cluster": "local", "timeout_min": 10})],
-)
-@pytest.mark.slow
-def test_ray_and_submitit_runs_write_their_logs(tmp_path, executor, options):
-    pytest.importorskip(executor)  # the package is named as the executor
-    spec = RunSpec("split-digits", "naive", overrides={"protocol": {"epochs": 1}})
-    chosen = make_executor(ExecutorOptions(name=executor, log=("csv",), **options))
-    summary = run_sweep([spec], tmp_path, chosen)
-    assert summary.done == [resolve(spec).name] and not summary.failed
-    series = read_csv(tmp_path / f"{summary.done[0]}.logs" / "csv" / "metrics.csv")
-    assert values(series, "task") == [1, 2, 3, 4, 5]
 
 
 @pytest.mark.slow

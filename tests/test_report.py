@@ -8,7 +8,7 @@ from PIL import Image
 from clbench.cli import main
 from clbench.errors import ClbenchError
 from clbench.report import write_report
-from results import write_result
+from results import NO_FIGURES, write_result
 
 # Two seeds of two strategies on a three-task benchmark; metrics computed by hand below.
 NAIVE = {
@@ -32,7 +32,7 @@ def results(tmp_path):
 
 @pytest.mark.slow
 def test_table_values_match_hand_computed_metrics(results, tmp_path):
-    summary = write_report(results, tmp_path / "report")
+    summary = write_report(results, tmp_path / "report", NO_FIGURES)
     table = pd.read_csv(tmp_path / "report" / "tables" / "toy.csv").set_index("strategy")
     # naive seed 0: ACC (50+60+100)/3 = 70, BWT ((50-90)+(60-80))/2 = -30,
     # forgetting ((90-50)+(80-60))/2 = 30, learning (90+80+100)/3 = 90.
@@ -62,7 +62,7 @@ def test_markdown_and_latex_bold_a_tested_winner_per_column(tmp_path):
         naive = [[90, 0, 0], [60, 88, 0], [50 + s, 60, 95 + s / 2]]
         write_result(folder, "toy", "gpm", s, gpm, seconds=20)
         write_result(folder, "toy", "naive", s, naive, seconds=10 + s / 10)
-    summary = write_report(folder, tmp_path / "report")
+    summary = write_report(folder, tmp_path / "report", NO_FIGURES)
     markdown = summary.tables["toy"].markdown
     gpm_row = next(line for line in markdown.splitlines() if line.startswith("| gpm"))
     naive_row = next(line for line in markdown.splitlines() if line.startswith("| naive"))
@@ -87,7 +87,7 @@ def test_published_numbers_appear_only_where_the_benchmark_matches(tmp_path):
     write_result(folder, "pmnist", "gpm", 0, matrix)
     write_result(folder, "pmnist", "naive", 0, matrix)
     write_result(folder, "toy", "gpm", 0, matrix)
-    summary = write_report(folder, tmp_path / "report")
+    summary = write_report(folder, tmp_path / "report", NO_FIGURES)
     pmnist = summary.tables["pmnist"].markdown
     gpm_row = next(line for line in pmnist.splitlines() if line.startswith("| gpm"))
     assert "93.91 [1]" in gpm_row  # GPM's published PMNIST ACC
@@ -131,7 +131,7 @@ def test_partial_results_are_reported_not_fatal(results, tmp_path):
         json.dumps({"name": "toy__ewc__seed0__0123456789", "error": "TrainingDiverged: NaN"})
     )
     (results / "toy__lwf__seed0__0123456789.json").write_text('{"format": 1, "na')  # truncated
-    summary = write_report(results, tmp_path / "report")
+    summary = write_report(results, tmp_path / "report", NO_FIGURES)
     assert summary.problems == [
         "missing: toy / gpm seed 1 (other rows of the benchmark have it)",
         "failed: toy / ewc seed 0: TrainingDiverged: NaN",
@@ -161,7 +161,7 @@ def test_a_published_number_from_another_setup_is_marked_unless_the_row_ran_that
     reference = {"ranking": "reference", "gating": "first_layer"}
     write_result(folder, "pmnist", "trgp", 0, matrix, strategy_params=reference)
     write_result(folder, "cifar100-10", "adam-nscl", 0, matrix)
-    summary = write_report(folder, tmp_path / "report")
+    summary = write_report(folder, tmp_path / "report", NO_FIGURES)
     rows = {
         line.split("|")[1].strip(): line
         for line in summary.tables["pmnist"].markdown.splitlines()

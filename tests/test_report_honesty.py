@@ -15,9 +15,7 @@ from clbench.report import stats, write_report
 from clbench.report.build import ReportOptions
 from clbench.report.conflicts import ConflictingRuns
 from clbench.report.layout import Selection, load_labels
-from results import write_result
-
-NO_FIGURES = ReportOptions(figures=())
+from results import NO_FIGURES, write_result
 
 
 def _matrix(final: float) -> list[list[float]]:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from multiprocessing.context import SpawnContext, SpawnProcess
+from multiprocessing.context import ForkServerContext, ForkServerProcess
 from pathlib import Path
 
 from clbench.executors.base import Interrupted, Outcome, execute, record_failure, signal_handlers
@@ -43,20 +43,30 @@ def _ended(exitcode: int | None) -> str:
     return f"was killed by {name}{oom}"
 
 
+def _worker_context() -> ForkServerContext:
+    """Workers are forked from a server process that has imported the training code once and run
+    nothing: no torch or thread state is inherited, and a new worker (the first ones, or one taking
+    a dead worker's place) starts in milliseconds instead of importing torch and Avalanche anew
+    (docs/performance.md, "Sweep workers")."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])  # this module imports the runner
+    return context
+
+
 @dataclass
 class _Worker:
     """A worker process, the sweep's end of its pipe, and the run it holds (`name`, `since`)."""
 
-    process: SpawnProcess
+    process: ForkServerProcess
     connection: Connection
     name: str = ""
     since: float = 0.0
 
     @classmethod
-    def start(cls, context: SpawnContext) -> _Worker:
-        """A new worker. It ignores SIGINT from its first instruction (the disposition survives
-        exec): Ctrl-C reaches every process of the terminal's group, and the sweep alone handles
-        it."""
+    def start(cls, context: ForkServerContext) -> _Worker:
+        """A new worker. It ignores SIGINT from its start (the fork server, started with the first
+        worker under that disposition, keeps it and passes it on to every fork): Ctrl-C reaches
+        every process of the terminal's group, and the sweep alone handles it."""
         ours, theirs = context.Pipe()
         process = context.Process(target=_serve, args=(theirs,), name="clbench-worker")
         with signal_handlers(signal.SIG_IGN, signal.SIGINT):
@@ -123,7 +133,7 @@ class LocalExecutor:
     def _workers(
         self, specs: Iterable[RunSpec], results_dir: Path
     ) -> Generator[Outcome, None, None]:
-        context = multiprocessing.get_context("spawn")  # no forked torch or thread state
+        context = _worker_context()
         job = (str(results_dir), self.threads, False, self.log, self.jobs)
         queue = iter(specs)
         idle: list[_Worker] = []
