@@ -31,6 +31,7 @@ from clbench.data.benchmark import to_scenario
 from clbench.divergence import DivergenceWatch, check_distance
 from clbench.errors import ConfigError, TrainingDiverged
 from clbench.evaluation import AccuracyRecorder, initial_accuracies
+from clbench.log_kinds import check_log_kinds
 from clbench.machine import cpu_kernels, cpu_model, device_name
 from clbench.memory import dataset_bytes, kept_bytes
 from clbench.metrics import Curve, gap_records, summarize
@@ -50,15 +51,10 @@ from clbench.store import (
 from clbench.strategies import STRATEGIES, StrategyBuild
 from clbench.strategies.contract import StrategyPlugin
 from clbench.template import HarnessTemplate
-from clbench.training_log import TrainingLog, check_log_kinds, training_logs
+from clbench.training_log import TrainingLog, training_logs
 
 if TYPE_CHECKING:
     from avalanche.logging import BaseLogger
-
-
-def strategy_module(name: str) -> str | None:
-    """The module that defines strategy `name`'s factory (its code is part of its provenance)."""
-    return STRATEGIES.get(name).factory.__module__
 
 
 def seed_everything(seed: int) -> None:
@@ -353,7 +349,7 @@ def run(
         )
     if results_dir is not None:
         ensure_writable(results_dir)
-    provenance = code_provenance(strategy_module(spec.strategy))
+    provenance = code_provenance(STRATEGIES.get(spec.strategy).module)
     say = progress or (lambda message: None)
     logs: AbstractContextManager[list[BaseLogger]] = (
         training_logs(

@@ -252,8 +252,6 @@ def plan(
     again, unless `reuse_stale`; an invalid result file is run again as if absent, with a warning
     line on stderr. Duplicate specs run once. `names`: the specs' resolved names, where the caller
     has them."""
-    from clbench.runner import strategy_module
-
     names = names or [resolve(spec).name for spec in specs]
     harness = harness_digest()  # read once; each strategy's package is read once below
     digests: dict[str | None, str] = {}
@@ -269,7 +267,7 @@ def plan(
             print(f"clbench: warning: invalid result {err}; the run is done again", file=sys.stderr)
             result = None
         if result is not None:
-            module = strategy_module(spec.strategy)
+            module = STRATEGIES.get(spec.strategy).module
             if module not in digests:
                 digests[module] = current_code_digest(module, harness)
             recorded = result.get("provenance", {}).get("code_digest")

@@ -12,10 +12,9 @@ run, across tasks: one step that never goes back, for every logger (wandb drops 
 from __future__ import annotations
 
 import csv
-import importlib.util
 import secrets
 import shutil
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -28,20 +27,7 @@ from avalanche.logging import BaseLogger, TensorboardLogger, WandBLogger
 from clbench.errors import ConfigError
 from clbench.schedule import ValidationSchedule
 
-LOG_KINDS = ("csv", "tensorboard", "wandb")
 CSV_NAME = "metrics.csv"
-
-
-def check_log_kinds(kinds: Iterable[str]) -> tuple[str, ...]:
-    """`kinds` in order without repeats; an unknown kind, or wandb without its package, is a
-    `ConfigError`."""
-    chosen = tuple(dict.fromkeys(kinds))
-    for kind in chosen:
-        if kind not in LOG_KINDS:
-            raise ConfigError(f"unknown --log {kind!r}; valid: {', '.join(LOG_KINDS)}")
-    if "wandb" in chosen and importlib.util.find_spec("wandb") is None:
-        raise ConfigError("--log wandb needs the wandb package: pip install 'clbench[wandb]'")
-    return chosen
 
 
 class MetricsCSV(BaseLogger):

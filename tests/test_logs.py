@@ -17,10 +17,11 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import clbench.schedule
 from clbench.cli import main
 from clbench.errors import ConfigError
+from clbench.log_kinds import check_log_kinds
 from clbench.resolution import RunSpec, resolve
 from clbench.runner import prepare, run
 from clbench.strategies import StrategyBuild, register_strategy
-from clbench.training_log import TrainingLog, check_log_kinds
+from clbench.training_log import TrainingLog
 
 # Patience 1 and a high lr_min: some tasks stop early and the lr changes within tasks.
 SCHEDULE = {"epochs": 8, "patience": 1, "lr": 0.3, "lr_min": 0.05, "lr_factor": 2}

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -64,11 +65,21 @@ COMMANDS = [
 
 @pytest.mark.slow
 def test_help_listing_and_one_line_errors_import_no_avalanche(tmp_path):
+    """Also a sweep's planning (a dry run, over the committed results: each present one's code is
+    checked) and its executor errors: a sweep's own process leaves the training code to the
+    processes that train."""
+    results = str(tmp_path / "runs")
+    committed = str(Path(__file__).resolve().parents[1] / "results" / "runs")
+    commands = [
+        *COMMANDS,
+        ["sweep", "default", "--results", committed, "--strategies", "naive,gpm", "--dry-run"],
+        ["sweep", "smoke", "--results", results, "--executor", "dask"],
+    ]
     found = tmp_path / "found.json"
     home = tmp_path / "home"
     home.mkdir()
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(COMMANDS), str(found)],
+        [sys.executable, "-c", PROBE, json.dumps(commands), str(found)],
         env={**os.environ, "HOME": str(home)},
         capture_output=True,
         text=True,

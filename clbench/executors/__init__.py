@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from clbench.errors import ConfigError
 from clbench.executors.base import Executor, Outcome, execute
-from clbench.training_log import check_log_kinds
+from clbench.log_kinds import check_log_kinds
 
 EXECUTORS = {"local": None, "ray": ("ray", "ray"), "submitit": ("submitit", "slurm")}
 

@@ -15,7 +15,6 @@ from typing import Protocol
 
 from clbench.errors import ClbenchError
 from clbench.resolution import RunSpec, resolve
-from clbench.runner import run
 from clbench.store import failure_path, write_failure
 
 
@@ -49,6 +48,8 @@ def execute(
     `<name>.failed.json` with the error instead. Never raises for a failing run. `log`: the
     training logs to write; `jobs`: the runs the sweep runs at a time, which the result records
     (`run`)."""
+    from clbench.runner import run  # the training code (Avalanche): in the process that trains
+
     if threads:
         import torch
 

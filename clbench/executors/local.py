@@ -49,7 +49,7 @@ def _worker_context() -> ForkServerContext:
     a dead worker's place) starts in milliseconds instead of importing torch and Avalanche anew
     (docs/performance.md, "Sweep workers")."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])  # this module imports the runner
+    context.set_forkserver_preload(["clbench.runner", __name__])
     return context
 
 

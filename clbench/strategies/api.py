@@ -78,6 +78,12 @@ class Strategy:
             return {}
         return {selector_value(t, self.selector): t for t in self.params_types}
 
+    @property
+    def module(self) -> str:
+        """The module that defines the factory: its code is part of a run's provenance
+        (`clbench.provenance.code_provenance`)."""
+        return self.factory.__module__
+
     def params_type_for(self, values: Mapping[str, Any]) -> type:
         """The parameter class that `values` (field values as typed or stored) select."""
         if self.selector is None or self.selector not in values:
