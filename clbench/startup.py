@@ -1,9 +1,9 @@
 """Start-up time of the command line: `python -m clbench.startup [--repeats N]`.
 
 Times, each in a fresh interpreter and in interleaved rounds, `python -c "import torch"` and
-clbench commands that train nothing (help, listing, a one-line error), and prints the minimum and
-median wall time of each and its median's ratio to that of `import torch` in the same run
-(docs/performance.md, "Start-up time").
+clbench commands that train nothing (help, listing, a one-line error, a sweep's plan), and prints
+the minimum and median wall time of each and its median's ratio to that of `import torch` in the
+same run (docs/performance.md, "Start-up time").
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ import argparse
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from clbench.arguments import positive_int, summary
 
@@ -22,6 +24,7 @@ CLBENCH_COMMANDS: list[tuple[list[str], int]] = [
     (["list", "benchmarks"], 0),
     (["list"], 0),
     (["run", "--benchmark", "nope", "--strategy", "naive"], 2),
+    (["sweep", "smoke", "--results", str(Path(tempfile.gettempdir()) / "none"), "--dry-run"], 0),
 ]
 TORCH = 'python -c "import torch"'
 COMMANDS: dict[str, tuple[list[str], int]] = {
