@@ -63,10 +63,10 @@ def main(argv: list[str] | None = None) -> int:
             times[label].append(seconds(command, status))
     torch_median = statistics.median(times[TORCH])
     print(f"{args.repeats} fresh runs each, interleaved; ratio: median over import torch's median")
-    print(f"{'command':46} {'min s':>7} {'median s':>9} {'ratio':>6}")
+    print(f"{'command':52} {'min s':>7} {'median s':>9} {'ratio':>6}")
     for label, measured in times.items():
         median = statistics.median(measured)
-        print(f"{label:46} {min(measured):7.2f} {median:9.2f} {median / torch_median:6.2f}")
+        print(f"{label:52} {min(measured):7.2f} {median:9.2f} {median / torch_median:6.2f}")
     return 0
 
 
