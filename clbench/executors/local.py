@@ -46,8 +46,8 @@ def _ended(exitcode: int | None) -> str:
 def _worker_context() -> ForkServerContext:
     """Workers are forked from a server process that has imported the training code once and run
     nothing: no torch or thread state is inherited, and a new worker (the first ones, or one taking
-    a dead worker's place) starts in milliseconds instead of importing torch and Avalanche anew
-    (docs/performance.md, "Sweep workers")."""
+    a dead worker's place) starts without importing torch and Avalanche anew (docs/performance.md,
+    "Sweep workers")."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["clbench.runner", __name__])
     return context
