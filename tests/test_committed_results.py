@@ -12,6 +12,7 @@ from clbench.report import write_report
 from clbench.report.build import ReportOptions
 from clbench.resolution import resolve
 from clbench.sweep import expand, load_suite
+from results import NO_FIGURES
 
 ROOT = Path(__file__).resolve().parents[1]
 CITED = re.compile(r"the file\s+`(results/tables/[^`]+\.md)`\s+as the report wrote it:\n\n")
@@ -37,7 +38,7 @@ def test_results_index_names_the_folder_its_runs_are_in(tmp_path):
     folder = ROOT / "results" / match.group(3)
     assert folder.resolve() == (ROOT / "results" / "runs").resolve()
     assert len(list(folder.glob("*.json"))) == int(match.group(1))
-    written = write_report(folder, tmp_path, ReportOptions(figures=()))
+    written = write_report(folder, tmp_path, NO_FIGURES)
     for table in written.tables.values():
         committed = ROOT / "results" / "tables" / f"{table.stem}.md"
         assert committed.read_text() == table.markdown, f"{committed.name} is stale"
@@ -74,7 +75,7 @@ def test_the_stability_gap_study_holds_its_suite_and_the_tables_written_from_it(
     folder = ROOT / "results" / "stability-gap"
     names = {resolve(spec).name for spec in expand(load_suite("stability-gap"))}
     assert {path.stem for path in (folder / "runs").glob("*.json")} == names
-    written = write_report(folder / "runs", tmp_path, ReportOptions(figures=()))
+    written = write_report(folder / "runs", tmp_path, NO_FIGURES)
     assert set(written.tables) == {"split-mnist5k", "pmnist5k"}
     for table in written.tables.values():
         committed = folder / "tables" / f"{table.stem}.md"
