@@ -179,7 +179,6 @@ def test_the_numpy_rule_gives_the_pinned_gpm_sizes(fixed):
         ("trgp", TRGPMemory, TRGPParams),
     ],
 )
-@pytest.mark.slow
 def test_basis_sizes_match_the_golden_values(fixed, strategy, memory_type, params_type):
     name, reps = fixed
     memory = memory_type(preset_params(params_type, name, strategy))

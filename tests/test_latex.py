@@ -78,7 +78,6 @@ def tables(tmp_path_factory):
         ("cifar100-10-continual", "textwidth"),
     ],
 )
-@pytest.mark.slow
 def test_table_compiles_and_fits(tables, tmp_path, name, limit):
     if shutil.which("pdflatex") is None:
         if os.environ.get("CLBENCH_REQUIRE_LATEX"):

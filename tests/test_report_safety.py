@@ -39,7 +39,6 @@ def files_under(folder):
 @pytest.mark.parametrize(
     "kind", ["relative path", "absolute path", "hidden file", "longer than a file name"]
 )
-@pytest.mark.slow
 def test_a_benchmark_name_never_places_a_file_outside_the_report_folder(tmp_path, kind):
     paper = tmp_path / "paper" / "main.tex"
     paper.parent.mkdir()

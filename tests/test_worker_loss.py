@@ -131,7 +131,6 @@ def test_a_worker_killed_in_a_run_costs_that_run_alone(tmp_path):
         (signal.SIGINT, True, 130),  # Ctrl-C: the terminal signals every process of its group
     ],
 )
-@pytest.mark.slow
 def test_a_signalled_sweep_stops_its_workers_and_says_how_far_it_got(
     tmp_path, signum, whole_group, status
 ):
